@@ -1,0 +1,87 @@
+"""Every read and write goes through a pyarrow filesystem, so a local path and an
+`s3://` / `gs://` URI take the same code."""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+
+import pyarrow.fs as pafs
+
+
+def resolve(path: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a local path or a URI."""
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def exists(path: str) -> bool:
+    fs, p = resolve(path)
+    return fs.get_file_info(p).type != pafs.FileType.NotFound
+
+
+def is_file(path: str) -> bool:
+    fs, p = resolve(path)
+    return fs.get_file_info(p).type == pafs.FileType.File
+
+
+def file_info(path: str) -> pafs.FileInfo:
+    fs, p = resolve(path)
+    return fs.get_file_info(p)
+
+
+def read_bytes(path: str) -> bytes:
+    fs, p = resolve(path)
+    with fs.open_input_stream(p) as f:
+        return f.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file; locally through a temporary name and a rename, so a reader never
+    sees half of it (object stores make a single PUT visible all at once)."""
+    fs, p = resolve(path)
+    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+    tmp = p if not isinstance(fs, pafs.LocalFileSystem) else p + ".tmp"
+    with fs.open_output_stream(tmp) as f:
+        f.write(data)
+    if tmp != p:
+        fs.move(tmp, p)
+
+
+def delete_dir(path: str) -> None:
+    fs, p = resolve(path)
+    if fs.get_file_info(p).type != pafs.FileType.NotFound:
+        fs.delete_dir(p)
+
+
+def list_files(path: str, suffix: str = "") -> list[str]:
+    """Files directly under a directory, sorted, as full paths in the caller's spelling."""
+    fs, p = resolve(path)
+    infos = fs.get_file_info(pafs.FileSelector(p, allow_not_found=True))
+    names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+    return [join(path, n) for n in names if n.endswith(suffix)]
+
+
+def expand(pattern: str) -> list[str]:
+    """A path, a directory (its files) or a glob in the last path component, as sorted files."""
+    if not any(c in pattern for c in "*?["):
+        info = file_info(pattern)
+        if info.type == pafs.FileType.Directory:
+            return list_files(pattern)
+        return [pattern] if info.type == pafs.FileType.File else []
+    parent, name = pattern.rsplit("/", 1) if "/" in pattern else (".", pattern)
+    return [f for f in list_files(parent) if fnmatch.fnmatch(f.rsplit("/", 1)[1], name)]
+
+
+def sha256(path: str, chunk: int = 1 << 22) -> str:
+    fs, p = resolve(path)
+    digest = hashlib.sha256()
+    with fs.open_input_stream(p) as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

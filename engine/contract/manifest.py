@@ -1,0 +1,62 @@
+"""`manifest.json`: the index of a dataset, written last. A directory without it is incomplete."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from engine.contract import fs
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+class ManifestError(ValueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    path: str  # relative to the dataset directory
+    rows: int
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    kind: str
+    fingerprint: str
+    model: str
+    params: dict
+    shards: list[ShardInfo]
+    rows: int
+    format: str = "taskpt"
+    version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def write_manifest(dataset_dir: str, manifest: Manifest) -> None:
+    fs.write_bytes(fs.join(dataset_dir, MANIFEST_NAME), manifest.to_json().encode())
+
+
+def read_manifest(dataset_dir: str) -> Manifest:
+    path = fs.join(dataset_dir, MANIFEST_NAME)
+    try:
+        raw = json.loads(fs.read_bytes(path))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no manifest (the dataset is missing or incomplete)") from None
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{path}: not valid JSON ({e})") from None
+    if raw.get("format") != "taskpt":
+        raise ManifestError(f"{path}: format {raw.get('format')!r} is not 'taskpt'")
+    if raw.get("version") != FORMAT_VERSION:
+        raise ManifestError(
+            f"{path}: format version {raw.get('version')!r} is not supported "
+            f"(this taskpt reads version {FORMAT_VERSION})"
+        )
+    shards = [ShardInfo(**s) for s in raw.pop("shards")]
+    for s in shards:
+        if s.path.startswith("/") or ".." in s.path.split("/") or "://" in s.path:
+            raise ManifestError(f"{path}: shard path {s.path!r} points outside the dataset")
+    return Manifest(shards=shards, **raw)

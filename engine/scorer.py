@@ -1,0 +1,108 @@
+"""Stage 2: which wordpieces of a labeled sentence the fine-tuned scorer needs to stay right.
+
+The rule (docs/method.md, after Gu et al. 2020): with P_full = P(y | [CLS] s [SEP]), build s'
+left to right; after appending w_i, S(w_i) = P_full - P(y | [CLS] s' [SEP]). If S(w_i) < delta,
+w_i is important and is taken out of s' again. Only correctly classified sentences are scored.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engine.contract import IMPORTANCE, SCHEMAS
+from engine.models import ModelActor, length_batches
+from engine.stopwords import stopword_mask
+
+
+def importance_decisions(model, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
+                         delta: float, cls_id: int, sep_id: int, pad_id: int, device,
+                         pad_multiple: int = 1) -> list[np.ndarray]:
+    """The rule, batched: step i of every sentence runs in one forward pass, and the auxiliary
+    sequences stay on `device` as one tensor. Returns one bool array per row."""
+    import torch
+
+    n_rows, longest = len(rows), max(len(r) for r in rows)
+    tokens = torch.full((n_rows, longest), pad_id, dtype=torch.long)
+    for b, r in enumerate(rows):
+        tokens[b, :len(r)] = torch.as_tensor(r, dtype=torch.long)
+    tokens = tokens.to(device)
+    lengths = torch.tensor([len(r) for r in rows], device=device)
+    target = torch.as_tensor(labels, dtype=torch.long, device=device)
+    p_full_t = torch.as_tensor(p_full, dtype=torch.float32, device=device)
+    kept = torch.zeros(n_rows, longest, dtype=torch.bool, device=device)  # (B, L): w_j in s'
+    important = torch.zeros_like(kept)
+    for i in range(longest):
+        active = (lengths > i).nonzero().squeeze(1)  # rows that have a w_i
+        n = len(active)
+        kept[active, i] = True
+        k = kept[active, : i + 1]  # (n, i+1)
+        count = k.sum(1)  # tokens in s' per row
+        width = int(count.max()) + 2
+        width = -(-width // pad_multiple) * pad_multiple
+        # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
+        slot = torch.where(k, k.cumsum(1), width)
+        ids = torch.full((n, width + 1), pad_id, dtype=torch.long, device=device)
+        ids.scatter_(1, slot, tokens[active, : i + 1])
+        ids = ids[:, :width]
+        ids[:, 0] = cls_id
+        ids[torch.arange(n, device=device), count + 1] = sep_id
+        attention = (torch.arange(width, device=device)[None, :] < (count + 2)[:, None]).long()
+        probs = model(input_ids=ids, attention_mask=attention).logits.float().softmax(-1)
+        p_aux = probs[torch.arange(n, device=device), target[active]]
+        decision = (p_full_t[active] - p_aux) < delta
+        important[active, i] = decision
+        kept[active, i] = ~decision
+    important = important.cpu().numpy()
+    return [important[b, : len(r)].copy() for b, r in enumerate(rows)]
+
+
+class ImportanceScorer(ModelActor):
+    """Ray Data actor: rows of (example_id, sentence_index, label, input_ids) from the labeled
+    train split become `importance` rows (see engine.contract.schemas)."""
+
+    model_class = "BertForSequenceClassification"
+
+    def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
+                 max_batch_tokens: int = 16384):
+        super().__init__(model_path, max_batch_tokens)
+        self.delta = delta
+        self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
+
+    def process(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        rows = [np.asarray(r, dtype=np.int64) for r in batch["input_ids"]]
+        labels = np.asarray(batch["label"], dtype=np.int64)
+        probs = np.stack([x.softmax(-1).numpy() for x in self.logits(rows)])
+        p_full = probs[np.arange(len(rows)), labels].astype(np.float32)
+        correct = probs.argmax(1) == labels
+        important = [np.zeros(len(r), dtype=bool) for r in rows]
+        scored = np.flatnonzero(correct)
+        tok = self.tokenizer
+        pad = 8 if self.device.type == "cuda" else 1
+        # Sentences of similar length share passes; each group stays within the token budget.
+        for group in _groups(rows, scored, self.max_batch_tokens):
+            decisions = importance_decisions(
+                self.model, [rows[i] for i in group], labels[group], p_full[group], self.delta,
+                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, pad)
+            for i, d in zip(group, decisions):
+                important[i] = d
+        train_labels = [
+            (imp & ~self.stopwords[r] if self.stopwords is not None else imp) & ok
+            for imp, r, ok in zip(important, rows, correct)
+        ]
+        return pa.table({
+            "example_id": np.asarray(batch["example_id"], dtype=np.int64),
+            "sentence_index": np.asarray(batch["sentence_index"], dtype=np.int32),
+            "label": labels.astype(np.int32),
+            "input_ids": [r.astype(np.int32) for r in rows],
+            "important": important,
+            "labels": [t.astype(np.int8) for t in train_labels],
+            "p_full": p_full,
+            "correct": correct,
+        }, schema=SCHEMAS[IMPORTANCE])
+
+
+def _groups(rows, indexes, max_tokens):
+    if len(indexes) == 0:
+        return []
+    lengths = np.array([len(rows[i]) + 2 for i in indexes])
+    return [indexes[g] for g in length_batches(lengths, max_tokens)]

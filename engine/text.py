@@ -1,0 +1,64 @@
+"""Sentence splitting and wordpiece tokenization with the model's fast tokenizer."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
+# brackets) and whitespace, unless the word before is a known abbreviation or an initial.
+_BOUNDARY = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "jr", "sr", "prof", "inc", "ltd", "co",
+                  "e.g", "i.e", "etc", "no", "vol", "mt", "ft", "gen", "sgt", "lt", "col"}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Rule-based splitter: no model, no download, deterministic."""
+    sentences, start = [], 0
+    for m in _BOUNDARY.finditer(text):
+        words = text[start:m.start()].split()
+        last = words[-1].lower().rstrip(".") if words else ""
+        if text[m.start()] == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+            continue
+        sentences.append(text[start:m.end()].strip())
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return [s for s in sentences if s]
+
+
+def load_tokenizer(model_path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{model_path}: no fast tokenizer (tokenizer.json) in the checkpoint")
+    return tokenizer
+
+
+class SentenceTokenizer:
+    """Ray Data step: rows with a `text` column become one row per sentence with
+    `sentence_index` and `input_ids` (wordpieces, no special tokens, at most `max_tokens`);
+    every other column is repeated. Sentences with no wordpiece are dropped."""
+
+    def __init__(self, model_path: str, max_tokens: int, split: bool = True):
+        self.tokenizer = load_tokenizer(model_path)
+        self.max_tokens = max_tokens
+        self.split = split
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = [str(t) for t in batch["text"]]
+        pieces = [split_sentences(t) if self.split else [t.strip()] for t in texts]
+        owner = np.repeat(np.arange(len(texts)), [len(p) for p in pieces])
+        index = np.concatenate([np.arange(len(p), dtype=np.int32) for p in pieces] + [np.zeros(0, np.int32)])
+        flat = [s for p in pieces for s in p]
+        ids = self.tokenizer(flat, add_special_tokens=False, truncation=True,
+                             max_length=self.max_tokens)["input_ids"] if flat else []
+        keep = np.array([len(x) > 0 for x in ids], dtype=bool)
+        out = {k: np.asarray(v)[owner][keep] for k, v in batch.items() if k != "text"}
+        out["sentence_index"] = index[keep]
+        column = np.empty(int(keep.sum()), dtype=object)
+        column[:] = [np.asarray(x, dtype=np.int32) for x, k in zip(ids, keep) if k]
+        out["input_ids"] = column
+        return out

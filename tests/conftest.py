@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny BERT built from a config (no download) and a local Ray."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
+
+WORDS = """the a an and or but not no is was are be this that it of to in on for with as at by
+from movie film story plot actor acting great good bad terrible awful wonderful boring funny
+dull brilliant love hate best worst fun moving slow mess masterpiece charming script you me
+what who your my i he she they we do did have has yes okay go come know think want see tell
+here there now then well just like really very too so much more time life man way night""".split()
+
+
+def build_tiny_bert(path, num_labels: int = 2, seed: int = 0) -> str:
+    """A randomly initialised 2-layer BERT with a small wordpiece vocabulary, saved as a Hugging
+    Face directory (config.json, model.safetensors, tokenizer.json)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    os.makedirs(path, exist_ok=True)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    punctuation = list(".,!?'\"-:;()0123456789")
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + letters + punctuation
+             + ["##" + c for c in letters])
+    with open(os.path.join(path, "vocab.txt"), "w") as f:
+        f.write("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizerFast(vocab=os.path.join(path, "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=300,
+                        num_labels=num_labels)
+    BertModel(config).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
