@@ -1,0 +1,78 @@
+"""Training rows from stored datasets, read only through engine.contract."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engine.contract import IMPORTANCE, PREMASKED, open_dataset
+
+
+def _bucket(ids: np.ndarray, seed: int) -> np.ndarray:
+    """A stable pseudo-random number in [0, 1) per id (a split that never moves)."""
+    x = (ids.astype(np.uint64) + np.uint64(seed)) * np.uint64(0x9E3779B97F4A7C15)
+    x ^= x >> np.uint64(31)
+    return (x % np.uint64(1 << 20)).astype(np.float64) / float(1 << 20)
+
+
+def holdout_split(ds, id_column: str, fraction: float, seed: int):
+    """(train, held-out) by id: rows sharing an id (sentences of one example or document) stay
+    together, and the split is the same on every run."""
+    def keep(batch: pa.Table, held: bool) -> pa.Table:
+        mask = _bucket(batch.column(id_column).to_numpy(), seed) < fraction
+        return batch.filter(pa.array(mask if held else ~mask))
+
+    train = ds.map_batches(keep, fn_kwargs={"held": False}, batch_format="pyarrow")
+    held = ds.map_batches(keep, fn_kwargs={"held": True}, batch_format="pyarrow")
+    return train, held
+
+
+def tagger_rows(importance_dir: str, val_fraction: float, seed: int):
+    """(train, validation) of (input_ids, labels) from an `importance` dataset."""
+    ds = open_dataset(importance_dir, IMPORTANCE).select_columns(["example_id", "input_ids", "labels"])
+    return holdout_split(ds, "example_id", val_fraction, seed)
+
+
+def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predictions: int,
+                   short_seq_prob: float, seed: int, drop_unmasked: bool) -> dict[str, np.ndarray]:
+    """Consecutive sentences of one document become instances of up to `max_tokens`
+    wordpieces (a random shorter target with probability `short_seq_prob`, as in BERT), with
+    their mask positions shifted and capped at `max_predictions`."""
+    ids = batch.column(id_column).to_numpy()
+    rows = batch.column("input_ids").to_pylist()
+    masks = batch.column("mask_positions").to_pylist() if "mask_positions" in batch.column_names else [[]] * len(rows)
+    rng = np.random.default_rng([seed, int(ids[0]) if len(ids) else 0])
+    out_ids, out_masks = [], []
+    current, current_masks, owner, target = [], [], None, max_tokens
+
+    def flush():
+        if current and (current_masks or not drop_unmasked):
+            out_ids.append(np.asarray(current, dtype=np.int32))
+            out_masks.append(np.asarray(current_masks[:max_predictions], dtype=np.int32))
+
+    for doc, row, mask in zip(ids, rows, masks):
+        if current and (doc != owner or len(current) + len(row) > target):
+            flush()
+            current, current_masks = [], []
+            target = int(rng.integers(2, max_tokens + 1)) if rng.random() < short_seq_prob else max_tokens
+        owner = doc
+        offset = len(current)
+        current.extend(row[: max_tokens])
+        current_masks.extend(offset + p for p in mask if p < max_tokens)
+    flush()
+    column_ids, column_masks = np.empty(len(out_ids), object), np.empty(len(out_ids), object)
+    column_ids[:], column_masks[:] = out_ids, out_masks
+    return {"input_ids": column_ids, "mask_positions": column_masks}
+
+
+def pretraining_rows(dataset_dir: str, kind: str, max_tokens: int, max_predictions: int,
+                     short_seq_prob: float, seed: int, stored_masks: bool, holdout: float):
+    """(train, held-out) packed instances from a `premasked` (domain) or `importance` (the
+    task's own text, for TAPT) dataset."""
+    id_column = "doc_id" if kind == PREMASKED else "example_id"
+    columns = [id_column, "input_ids"] + (["mask_positions"] if kind == PREMASKED else [])
+    ds = open_dataset(dataset_dir, kind).select_columns(columns)
+    pack = dict(id_column=id_column, max_tokens=max_tokens, max_predictions=max_predictions,
+                short_seq_prob=short_seq_prob, seed=seed, drop_unmasked=stored_masks)
+    train, held = holdout_split(ds, id_column, holdout, seed)
+    return (train.map_batches(pack_documents, fn_kwargs=pack, batch_format="pyarrow"),
+            held.map_batches(pack_documents, fn_kwargs=pack, batch_format="pyarrow"))

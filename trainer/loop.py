@@ -1,0 +1,99 @@
+"""The one training loop, run on every Ray Train worker: setup, fit, evaluate.
+
+What differs between jobs (model class, batch tensors, loss, dev metric) comes from the
+`Objective` in the config; everything else is here, once.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import tempfile
+import time
+
+import ray.train
+import ray.train.torch
+import torch
+
+
+def train_loop_per_worker(config: dict) -> None:
+    objective, params = config["objective"], config["params"]
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+
+    # ---- setup ---------------------------------------------------------------------------
+    torch.manual_seed(params.seed)  # fresh heads start the same on every worker and every run
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        # Ray sets one thread per requested CPU; on a CPU-only machine use its cores.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]))
+    module = model.module if hasattr(model, "module") else model
+    # No weight decay on biases and LayerNorm weights (BERT's recipe).
+    decay = [p for n, p in module.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in module.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=params.lr, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps,
+        fused=device.type == "cuda")
+    total_steps = config["steps_per_epoch"] * params.epochs
+    if params.max_steps:
+        total_steps = min(total_steps, params.max_steps)
+    warmup = int(params.warmup_ratio * total_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    # bf16 autocast on GPU (no loss scaling needed); fp32 on CPU.
+    autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext
+    train_data = ray.train.get_dataset_shard("train")
+    dev_data = ray.train.get_dataset_shard("dev")
+
+    def batches(shard, train: bool, epoch: int = 0):
+        return shard.iter_torch_batches(
+            batch_size=params.batch_size, collate_fn=functools.partial(objective.collate, train=train), device=device,
+            local_shuffle_buffer_size=4 * params.batch_size if train else None,
+            local_shuffle_seed=params.seed + epoch + 1000 * rank if train else None)
+
+    # ---- fit -----------------------------------------------------------------------------
+    name, step, best, stale, started = config["name"], 0, None, 0, time.time()
+    for epoch in range(params.epochs):
+        model.train()
+        for batch in batches(train_data, True, epoch):
+            with autocast():
+                loss = objective.loss(model, batch)
+            loss.backward()
+            if params.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if rank == 0 and (step % params.log_every == 0 or step == 1):
+                print(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
+                      f"loss {loss.item():.4f} lr {schedule.get_last_lr()[0]:.2e} "
+                      f"({time.time() - started:.0f}s)", flush=True)
+            if step >= total_steps:
+                break
+
+        # ---- evaluate on dev (held-out data, never a training batch) --------------------
+        model.eval()
+        with torch.no_grad(), autocast():
+            metrics = objective.evaluate(module, batches(dev_data, False))
+        value = metrics[objective.metric]
+        improved = best is None or (value < best if objective.lower_is_better else value > best)
+        best, stale = (value, 0) if improved else (best, stale + 1)
+        metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started)
+        if rank == 0:
+            print(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
+                f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""), flush=True)
+        # Only an improved epoch leaves a checkpoint; with num_to_keep=1 the kept one is the best.
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if improved and rank == 0:
+                objective.hf_model(module).save_pretrained(tmp)
+                with open(os.path.join(tmp, "metrics.json"), "w") as f:
+                    json.dump(metrics, f, indent=2)
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
+        if step >= total_steps or (params.patience and stale >= params.patience):
+            break
