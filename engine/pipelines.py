@@ -27,6 +27,9 @@ class ActorPool:
     cpus: float = 1.0
     batch_size: int = 256
     tokenizer_actors: int = 1
+    # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
+    # small machine it runs beside one model actor instead of waiting for it.
+    text_cpus: float = 0.5
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
@@ -35,7 +38,7 @@ class ActorPool:
 def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool):
     return ds.map_batches(
         SentenceTokenizer, fn_constructor_kwargs=dict(model_path=model_path, max_tokens=max_tokens, split=split),
-        compute=ActorPoolStrategy(min_size=1, max_size=pool.tokenizer_actors), batch_size=1024, num_cpus=1)
+        compute=ActorPoolStrategy(min_size=1, max_size=pool.tokenizer_actors), batch_size=1024, num_cpus=pool.text_cpus)
 
 
 def importance_dataset(examples: pl.DataFrame, scorer_path: str, *, delta: float, max_seq: int,
@@ -54,7 +57,7 @@ def premasked_dataset(files: list[str], columns: list[str], tagger_path: str, *,
     """Corpus files -> `premasked` rows (documents split, tokenized, tagged, masks chosen)."""
     files_ds = ray.data.from_items([{"file_index": i, "path": p} for i, p in enumerate(files)],
                                    override_num_blocks=len(files))
-    docs = files_ds.map_batches(read_documents, batch_size=1,
+    docs = files_ds.map_batches(read_documents, batch_size=1, num_cpus=pool.text_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     if max_documents:
         docs = docs.limit(max_documents)

@@ -6,7 +6,8 @@ import re
 import numpy as np
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
-# brackets) and whitespace, unless the word before is a known abbreviation or an initial.
+# brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
+# (p.m., u.s.) or is an initial.
 _BOUNDARY = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+")
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "jr", "sr", "prof", "inc", "ltd", "co",
                   "e.g", "i.e", "etc", "no", "vol", "mt", "ft", "gen", "sgt", "lt", "col"}
@@ -18,7 +19,8 @@ def split_sentences(text: str) -> list[str]:
     for m in _BOUNDARY.finditer(text):
         words = text[start:m.start()].split()
         last = words[-1].lower().rstrip(".") if words else ""
-        if text[m.start()] == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+        abbreviation = last in _ABBREVIATIONS or "." in last or (len(last) == 1 and last.isalpha())
+        if text[m.start()] == "." and abbreviation:
             continue
         sentences.append(text[start:m.end()].strip())
         start = m.end()

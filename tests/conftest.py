@@ -49,3 +49,30 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
+    """The tiny BERT with a (random, fixed) task head saved, so every load gives the same model."""
+    import shutil
+
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_class).from_pretrained(base, num_labels=2)
+    with torch.no_grad():  # a large random head, so that outputs differ visibly between inputs
+        model.classifier.weight.normal_(0.0, 2.0)
+    model.save_pretrained(path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(os.path.join(base, name), os.path.join(path, name))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_bert, tmp_path_factory) -> str:
+    return save_with_head(tiny_bert, tmp_path_factory.mktemp("tiny-classifier"), "BertForSequenceClassification")
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tiny_bert, tmp_path_factory) -> str:
+    return save_with_head(tiny_bert, tmp_path_factory.mktemp("tiny-tagger"), "BertForTokenClassification")

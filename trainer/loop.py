@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import tempfile
 import time
@@ -15,6 +16,9 @@ import time
 import ray.train
 import ray.train.torch
 import torch
+
+# Ray Train sends worker logging to the driver once (a print would be echoed twice).
+log = logging.getLogger("taskpt.trainer")
 
 
 def train_loop_per_worker(config: dict) -> None:
@@ -69,9 +73,9 @@ def train_loop_per_worker(config: dict) -> None:
             optimizer.zero_grad(set_to_none=True)
             step += 1
             if rank == 0 and (step % params.log_every == 0 or step == 1):
-                print(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
+                log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
                       f"loss {loss.item():.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                      f"({time.time() - started:.0f}s)", flush=True)
+                      f"({time.time() - started:.0f}s)")
             if step >= total_steps:
                 break
 
@@ -84,8 +88,8 @@ def train_loop_per_worker(config: dict) -> None:
         best, stale = (value, 0) if improved else (best, stale + 1)
         metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started)
         if rank == 0:
-            print(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
-                f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""), flush=True)
+            log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
+                f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))
         # Only an improved epoch leaves a checkpoint; with num_to_keep=1 the kept one is the best.
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None

@@ -27,6 +27,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         name: str, config_yaml: str, info: dict) -> dict:
     """Train from `model_path` on Ray datasets `train`/`dev`; the best epoch by the objective's
     dev metric is written to `out_dir`. Returns that epoch's metrics."""
+    for ds in (train, dev):  # the step/loss lines are this job's progress; ingest bars are noise
+        ds.context.enable_progress_bars = False
     use_gpu = cluster_has_gpus() if params.use_gpu is None else params.use_gpu
     rows = train.count()
     steps_per_epoch = max(1, math.ceil(rows / (params.batch_size * params.num_workers)))

@@ -1,0 +1,38 @@
+"""The `taskpt` command: `taskpt run CONFIG.yaml` (all stages) or one stage by name; any
+config key can follow as key.sub=value."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "run": ("jobs.run", "all stages, skipping those already in the store"),
+    "finetune": ("jobs.finetune", "stage 1: fine-tune the general model (the scorer)"),
+    "score": ("jobs.score", "stage 2: score token importance on the labeled set"),
+    "train-tagger": ("jobs.train_tagger", "stage 3: train the token tagger"),
+    "tag": ("jobs.tag", "stage 4: tag the domain corpus, choose masks, derive the random baseline"),
+    "pretrain": ("jobs.pretrain", "stage 5: masked-LM continued pretraining, one run per arm"),
+    "evaluate": ("jobs.evaluate", "stage 6: fine-tune every arm and report test metrics"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: taskpt COMMAND CONFIG.yaml [key.sub=value ...]", "", "commands:"]
+    lines += [f"  {name:<13} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"taskpt: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""What every job entry point shares: reading its arguments, the Ray session, the labeled task
+data, and the one-line messages a user sees."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+
+import numpy as np
+import polars as pl
+
+from engine.contract import model_is_complete
+from engine.labeled import encode_labels, label_set, load_labeled
+from engine.models import check_bert_checkpoint
+from engine.readers import InputError
+from engine.text import SentenceTokenizer
+from jobs.config import ConfigError, PipelineConfig, load_config
+from jobs.plan import make_plan
+
+
+class StageError(RuntimeError):
+    """A stage cannot start (its input is missing); the message says which command makes it."""
+
+
+def parse_args(stage: str, argv: list[str] | None) -> PipelineConfig:
+    parser = argparse.ArgumentParser(prog=f"python -m jobs.{stage}", description=f"taskpt stage: {stage}")
+    parser.add_argument("config", help="pipeline config (YAML)")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value, applied over the file")
+    args = parser.parse_args(argv)
+    return load_config(args.config, args.overrides)
+
+
+def entry_point(stage: str, body, argv: list[str] | None = None) -> int:
+    """Run `body(cfg, plan)` inside a Ray session; bad input ends with one line, exit code 2."""
+    try:
+        cfg = parse_args(stage, argv)
+        check_bert_checkpoint(cfg.model)
+        plan = make_plan(cfg)
+        with ray_session(cfg):
+            body(cfg, plan)
+    except (ConfigError, InputError, StageError) as e:
+        print(f"taskpt {stage}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+@contextlib.contextmanager
+def ray_session(cfg: PipelineConfig):
+    """Join the cluster this runs in (a Ray job, or compute.address / $RAY_ADDRESS), else start
+    a local Ray for the duration of the command."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = cfg.compute.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=cfg.compute.num_cpus, include_dashboard=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def say(stage: str, message: str) -> None:
+    print(f"[taskpt {stage}] {message}", flush=True)
+
+
+def require_model(path: str, what: str, command: str) -> None:
+    if not model_is_complete(path):
+        raise StageError(f"{what} is not in the store yet ({path}); run `taskpt {command} CONFIG` first")
+
+
+@dataclasses.dataclass
+class TaskData:
+    labels: list[str]           # class names, index = class id
+    train: pl.DataFrame         # example_id, text, label (class id)
+    dev: pl.DataFrame
+    test: pl.DataFrame
+
+
+def load_task(cfg: PipelineConfig) -> TaskData:
+    """All three splits, validated before any work: a bad dev or test file fails stage 1 too."""
+    t = cfg.task
+    raw = {name: load_labeled(getattr(t, name), t.text_column, t.label_column, t.format, t.encoding)
+           for name in ("train", "dev", "test")}
+    labels = label_set(raw["train"], t.labels)
+    if len(labels) < 2:
+        raise InputError(f"{t.train}: column {t.label_column!r} has only the label(s) {labels}; need two or more")
+    splits = {name: encode_labels(df, labels, getattr(t, name)) for name, df in raw.items()}
+    if t.max_train_examples:
+        splits["train"] = splits["train"].head(t.max_train_examples)
+    return TaskData(labels=labels, **splits)
+
+
+def tokenize_examples(table: pl.DataFrame, model_path: str, max_seq: int) -> dict[str, np.ndarray]:
+    """Whole examples (no sentence split) as wordpieces; in-process, the labeled sets are small."""
+    tokenizer = SentenceTokenizer(model_path, max_tokens=max_seq - 2, split=False)
+    return tokenizer({"example_id": table["example_id"].to_numpy(), "label": table["label"].to_numpy(),
+                      "text": table["text"].to_numpy()})
+
+
+def classification_rows(table: pl.DataFrame, model_path: str, max_seq: int):
+    """A Ray dataset of (input_ids, label) for the shared training loop."""
+    import ray.data
+
+    rows = tokenize_examples(table, model_path, max_seq)
+    return ray.data.from_items([{"input_ids": ids, "label": int(y)} for ids, y in zip(rows["input_ids"], rows["label"])])
+
+
+
+
+def special_ids(model_path: str) -> dict[str, int]:
+    from engine.text import load_tokenizer
+
+    tok = load_tokenizer(model_path)
+    return {"cls_id": tok.cls_token_id, "sep_id": tok.sep_token_id, "pad_id": tok.pad_token_id}
+
+
+def actor_pool(cfg: PipelineConfig):
+    """The model actors' placement: one GPU each when the cluster has GPUs, else CPU."""
+    import ray
+
+    from engine.pipelines import ActorPool
+
+    c = cfg.compute
+    gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
+                     batch_size=c.batch_size, tokenizer_actors=c.tokenizer_actors)

@@ -1,0 +1,177 @@
+"""The pipeline config: one YAML file, validated on load into these typed objects.
+Every key is documented in docs/config.md; keep the two in step."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import yaml
+
+from jobs.validate import ConfigError, build
+from trainer.params import TrainParams
+
+ARMS = ("selective", "random", "dapt", "tapt")
+
+
+@dataclasses.dataclass
+class TaskConfig:
+    train: str                          # labeled training split (CSV, TSV, JSONL, Parquet)
+    dev: str                            # labeled dev split: picks the best epoch
+    test: str                           # labeled test split: the reported numbers
+    text_column: str = "text"
+    label_column: str = "label"
+    format: str = "auto"                # auto (by extension) | csv | tsv | jsonl | parquet
+    encoding: str = "utf-8"
+    labels: list[str] | None = None     # label names in class order (default: sorted train labels)
+    max_train_examples: int = 0         # use only the first N training examples (0: all)
+
+
+@dataclasses.dataclass
+class DomainConfig:
+    corpus: str                         # a file, a directory or a glob (*.csv) of documents
+    text_column: str | list[str] = "text"  # several columns: each cell is a document
+    format: str = "auto"                # auto | csv | tsv | jsonl | parquet | txt (a document per line)
+    encoding: str = "utf-8"
+    max_documents: int = 0              # tag only the first N documents (0: all)
+
+
+@dataclasses.dataclass
+class ComputeConfig:
+    address: str | None = None          # Ray address; None: $RAY_ADDRESS if set, else a local Ray
+    num_cpus: int | None = None         # CPUs of a local Ray (None: all)
+    actors_min: int = 1                 # model actors (scoring, tagging) the pool starts with
+    actors_max: int = 1                 # ... and may grow to when the cluster grows
+    gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    cpus_per_actor: float = 1.0
+    batch_size: int = 256               # rows per batch sent to a model actor
+    tokenizer_actors: int = 1           # CPU actors that split and tokenize text
+
+
+@dataclasses.dataclass
+class FinetuneConfig(TrainParams):      # stages 1 and 6 (published defaults)
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-5
+    max_seq: int = 128
+
+
+@dataclasses.dataclass
+class ScoreConfig:                      # stage 2
+    delta: float = 0.01                 # S(w) < delta marks w important
+    max_seq: int = 128                  # sentences are cut to max_seq - 2 wordpieces
+    split_sentences: bool = True
+    filter_stopwords: bool = True       # stop words never get tagger label 1
+    max_examples: int = 0               # score only the first N training examples (0: all)
+
+
+@dataclasses.dataclass
+class TaggerConfig(TrainParams):        # stage 3
+    epochs: int = 10
+    lr: float = 1e-5
+    max_seq: int = 128
+    class_weights: list[float] = dataclasses.field(default_factory=lambda: [1.0, 3.0])
+    val_fraction: float = 0.1           # examples held out to pick the best epoch
+
+
+@dataclasses.dataclass
+class TagConfig:                        # stage 4
+    max_seq: int = 256
+    mask_ratio: float = 0.15            # budget k = int(max(1, mask_ratio * wordpieces))
+    split_sentences: bool = True
+
+
+@dataclasses.dataclass
+class PretrainConfig(TrainParams):      # stage 5
+    arms: list[str] = dataclasses.field(default_factory=lambda: ["selective", "random"])
+    epochs: int = 1
+    lr: float = 4e-5
+    max_seq: int = 256
+    warmup_ratio: float = 0.06
+    adam_beta2: float = 0.98
+    adam_eps: float = 1e-6
+    max_predictions: int = 40           # masked positions per packed instance
+    short_seq_prob: float = 0.1         # share of instances packed to a random shorter length
+    mask_prob: float = 0.15             # dynamic masking (dapt, tapt)
+    holdout: float = 0.01               # documents held out for the dev masked-LM loss
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    model: str                          # local Hugging Face checkpoint: the general model
+    store: str                          # where every dataset and model is written (path or URI)
+    task: TaskConfig
+    domain: DomainConfig
+    compute: ComputeConfig = dataclasses.field(default_factory=ComputeConfig)
+    finetune: FinetuneConfig = dataclasses.field(default_factory=FinetuneConfig)
+    score: ScoreConfig = dataclasses.field(default_factory=ScoreConfig)
+    tagger: TaggerConfig = dataclasses.field(default_factory=TaggerConfig)
+    tag: TagConfig = dataclasses.field(default_factory=TagConfig)
+    pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
+    seed: int = 42                      # the random baseline's draws and every training seed
+    description: str = ""               # free text, printed with results
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """`key.sub=value` sets raw["key"]["sub"]; the value is read as YAML (numbers, lists...)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} is not of the form key.sub=value")
+    key, text = assignment.split("=", 1)
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {assignment!r}: '{'.'.join(parents[:i + 1])}' is not a section")
+    node[leaf] = yaml.safe_load(text) if text.strip() else None
+
+
+def _absolute(path: str, base: str) -> str:
+    """Local paths are made absolute, relative to the directory the command runs in (a Ray
+    job's working_dir), so workers whose cwd differs resolve the same file."""
+    return path if "://" in path else os.path.abspath(os.path.join(base, os.path.expanduser(path)))
+
+
+def load_config(path: str, overrides: list[str] = ()) -> PipelineConfig:
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    cfg = build(PipelineConfig, raw)
+    check(cfg)
+    base = os.getcwd()
+    cfg.model, cfg.store = _absolute(cfg.model, base), _absolute(cfg.store, base)
+    cfg.task.train, cfg.task.dev, cfg.task.test = (_absolute(p, base) for p in (cfg.task.train, cfg.task.dev, cfg.task.test))
+    cfg.domain.corpus = _absolute(cfg.domain.corpus, base)
+    return cfg
+
+
+def check(cfg: PipelineConfig) -> None:
+    """Value checks the types cannot express."""
+    for arm in cfg.pretrain.arms:
+        if arm not in ARMS:
+            raise ConfigError(f"config key 'pretrain.arms': {arm!r} is not one of {ARMS}")
+    shares = {"tag.mask_ratio": cfg.tag.mask_ratio, "pretrain.mask_prob": cfg.pretrain.mask_prob,
+              "tagger.val_fraction": cfg.tagger.val_fraction, "pretrain.holdout": cfg.pretrain.holdout}
+    for key, value in shares.items():
+        if not 0 < value < 1:
+            raise ConfigError(f"config key '{key}': {value} is outside (0, 1)")
+    for key in ("finetune", "tagger", "pretrain"):
+        params = getattr(cfg, key)
+        for name in ("epochs", "batch_size", "num_workers", "max_seq"):
+            if getattr(params, name) < 1:
+                raise ConfigError(f"config key '{key}.{name}': must be at least 1")
+    if len(cfg.tagger.class_weights) != 2:
+        raise ConfigError("config key 'tagger.class_weights': needs two weights (class 0, class 1)")
+    if not 1 <= cfg.compute.actors_min <= cfg.compute.actors_max:
+        raise ConfigError("config key 'compute.actors_min': must be at least 1 and at most compute.actors_max")
+    for key, value in (("task.format", cfg.task.format), ("domain.format", cfg.domain.format)):
+        if value not in ("auto", "csv", "tsv", "jsonl", "parquet", "txt"):
+            raise ConfigError(f"config key '{key}': {value!r} is not auto, csv, tsv, jsonl, parquet or txt")

@@ -1,0 +1,45 @@
+"""Stage 6: fine-tune every arm (the general model and each pretrained one) and report test
+accuracy and macro-F1.   python -m jobs.evaluate CONFIG.yaml [key=value ...]"""
+from __future__ import annotations
+
+import json
+import sys
+
+import polars as pl
+
+from engine.contract import fs
+from engine.contract.store import read_model_info
+from jobs.common import entry_point, load_task, say, tokenize_examples
+from jobs.finetune import finetune
+from trainer.evaluate import evaluate_classifier
+
+
+def evaluate(cfg, plan) -> pl.DataFrame:
+    arms = ["general", *cfg.pretrain.arms]
+    for arm in arms:
+        finetune(cfg, plan, arm)
+    task = load_task(cfg)
+    rows = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
+    results = []
+    for arm in arms:
+        test = evaluate_classifier(plan.finetuned[arm], list(rows["input_ids"]), rows["label"], cfg.finetune.max_seq)
+        dev = read_model_info(plan.finetuned[arm])["metrics"]
+        results.append({"arm": arm, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+                        "dev_accuracy": dev["dev_accuracy"], "model": plan.finetuned[arm]})
+    table = pl.DataFrame(results)
+    fs.write_bytes(fs.join(plan.results, "config.yaml"), cfg.to_yaml().encode())
+    fs.write_bytes(fs.join(plan.results, "results.csv"), table.write_csv().encode())
+    fs.write_bytes(fs.join(plan.results, "results.json"), json.dumps(
+        {"test_examples": task.test.height, "labels": task.labels, "arms": results}, indent=2).encode())
+    say("evaluate", f"test split: {task.test.height} examples; results in {plan.results}")
+    with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_type=True, fmt_str_lengths=60):
+        print(table.select("arm", "test_accuracy", "test_macro_f1", "dev_accuracy"), flush=True)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    return entry_point("evaluate", evaluate, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Where each stage's output lives, derived from the config alone.
+
+Every output is `<store>/<kind>/<fingerprint>` where the fingerprint hashes what determines it:
+the input files (path, size, content hash), the upstream output, the parameters that change
+the result, and the format version. So each stage finds its inputs without being told, and a
+stage whose output is complete is skipped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from engine.contract import FORMAT_VERSION, IMPORTANCE, PREMASKED, dataset_path, fs, model_path
+from engine.corpus import corpus_files
+from jobs.config import PipelineConfig
+
+
+def digest(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def file_identity(path: str) -> dict:
+    info = fs.file_info(path)
+    return {"path": path, "size": info.size, "sha256": fs.sha256(path) if info.size else ""}
+
+
+def model_identity(path: str) -> dict:
+    """A checkpoint by the content of its small files and the size of its weights."""
+    small = {n: fs.sha256(fs.join(path, n)) for n in ("config.json", "tokenizer.json")
+             if fs.is_file(fs.join(path, n))}
+    weights = fs.join(path, "model.safetensors")
+    return {"path": path, "files": small, "weights_size": fs.file_info(weights).size if fs.is_file(weights) else None}
+
+
+def _params(section) -> dict:
+    return dataclasses.asdict(section)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    general_finetuned: str      # stage 1: the general model fine-tuned (the scorer)
+    importance: str             # stage 2 dataset
+    tagger: str                 # stage 3 model
+    premasked: str              # stage 4 dataset (tagger masks)
+    random_masks: str           # stage 4 dataset (random positions, equal budget)
+    pretrained: dict[str, str]  # stage 5 model per arm
+    finetuned: dict[str, str]   # stage 6 model per arm ("general" is stage 1's)
+    results: str                # the evaluation table
+
+    def sources(self, arm: str) -> tuple[str, str]:
+        """(dataset, kind) an arm pretrains on."""
+        return {"selective": (self.premasked, PREMASKED), "random": (self.random_masks, PREMASKED),
+                "dapt": (self.premasked, PREMASKED), "tapt": (self.importance, IMPORTANCE)}[arm]
+
+
+def make_plan(cfg: PipelineConfig) -> Plan:
+    """Fingerprints chain through upstream fingerprints (not paths), so a store that is moved
+    or mounted elsewhere keeps its cache."""
+    task = digest([file_identity(p) for p in (cfg.task.train, cfg.task.dev, cfg.task.test)],
+                  _params(cfg.task) | {"train": None, "dev": None, "test": None})
+    general = digest(model_identity(cfg.model))
+    store = cfg.store
+
+    def finetuned(source: str) -> str:
+        return digest(source, task, _params(cfg.finetune))
+
+    scorer = finetuned(general)
+    importance = digest(scorer, task, _params(cfg.score), FORMAT_VERSION)
+    tagger = digest(importance, _params(cfg.tagger))
+    corpus = [file_identity(p) for p in corpus_files(cfg.domain.corpus)]
+    premasked = digest(tagger, corpus, _params(cfg.domain) | {"corpus": None}, _params(cfg.tag), FORMAT_VERSION)
+    random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
+    sources = {"selective": premasked, "random": random_masks, "dapt": premasked, "tapt": importance}
+    pretrain = _params(cfg.pretrain) | {"arms": None}
+    pretrained = {arm: digest(general, sources[arm], arm, pretrain) for arm in cfg.pretrain.arms}
+    finetuned_arms = {"general": scorer} | {arm: finetuned(fp) for arm, fp in pretrained.items()}
+    return Plan(
+        general_finetuned=model_path(store, "finetuned", scorer),
+        importance=dataset_path(store, IMPORTANCE, importance),
+        tagger=model_path(store, "tagger", tagger),
+        premasked=dataset_path(store, PREMASKED, premasked),
+        random_masks=dataset_path(store, PREMASKED, random_masks),
+        pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},
+        finetuned={arm: model_path(store, "finetuned", fp) for arm, fp in finetuned_arms.items()},
+        results=fs.join(store, "results", digest(sorted(finetuned_arms.items()))),
+    )

@@ -1,0 +1,54 @@
+"""Stage 5: masked-LM continued pretraining of the general model, one run per arm:
+selective (the tagger's masks), random (equal budget), dapt / tapt (dynamic 15% masks on the
+domain corpus / the task's training text).   python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
+from __future__ import annotations
+
+import sys
+
+from engine.contract import is_complete, model_is_complete
+from engine.text import load_tokenizer
+from jobs.common import StageError, entry_point, say, special_ids
+from trainer.data import pretraining_rows
+from trainer.objectives import MaskedLM
+from trainer.run import fit
+
+STORED_MASKS = ("selective", "random")
+
+
+def pretrain_arm(cfg, plan, arm: str) -> None:
+    out = plan.pretrained[arm]
+    if model_is_complete(out):
+        say("pretrain", f"{arm}: cache hit, {out}")
+        return
+    dataset, kind = plan.sources(arm)
+    if not is_complete(dataset):
+        command = "score" if arm == "tapt" else "tag"
+        raise StageError(f"{arm} pretrains on {dataset}, which is not in the store yet; run `taskpt {command} CONFIG` first")
+    p = cfg.pretrain
+    stored = arm in STORED_MASKS
+    train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,
+                                   short_seq_prob=p.short_seq_prob, seed=cfg.seed, stored_masks=stored, holdout=p.holdout)
+    if held.count() == 0:
+        raise StageError(f"pretrain.holdout={p.holdout} holds out no document of {dataset}; raise it")
+    tok = load_tokenizer(cfg.model)
+    objective = MaskedLM(masking="stored" if stored else "dynamic", vocab_size=len(tok), mask_id=tok.mask_token_id,
+                         special_ids=tok.all_special_ids, mask_prob=p.mask_prob, max_predictions=p.max_predictions,
+                         seed=p.seed, max_seq=p.max_seq, **special_ids(cfg.model))
+    say("pretrain", f"{arm}: masked-LM from {cfg.model} on {dataset} "
+                    f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
+    metrics = fit(objective, p, cfg.model, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
+                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset})
+    say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
+
+
+def pretrain(cfg, plan) -> None:
+    for arm in cfg.pretrain.arms:
+        pretrain_arm(cfg, plan, arm)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return entry_point("pretrain", pretrain, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

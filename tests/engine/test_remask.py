@@ -1,0 +1,36 @@
+"""The random baseline masks as many positions per sentence as the selective masks."""
+import numpy as np
+import pyarrow as pa
+
+from engine.contract import PREMASKED, SCHEMAS
+from engine.remask import random_equal_budget
+
+
+def _premasked(n_rows: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 40, n_rows)
+    ids = [rng.integers(5, 100, n).astype(np.int32) for n in lengths]
+    scores = [rng.normal(size=n).astype(np.float32) for n in lengths]
+    masks = [np.flatnonzero(s > 0)[: max(1, int(0.15 * len(s)))].astype(np.int32) for s in scores]
+    return pa.table({"doc_id": np.arange(n_rows) // 3, "sentence_index": (np.arange(n_rows) % 3).astype(np.int32),
+                     "input_ids": ids, "scores": scores, "mask_positions": masks}, schema=SCHEMAS[PREMASKED])
+
+
+def test_random_baseline_masks_the_same_number_per_sentence_at_valid_distinct_positions():
+    table = _premasked(200)
+    out = random_equal_budget(table, seed=7)
+    for before, after, ids in zip(table["mask_positions"].to_pylist(), out["mask_positions"].to_pylist(), out["input_ids"].to_pylist()):
+        assert len(after) == len(before)
+        assert len(set(after)) == len(after)
+        assert all(0 <= p < len(ids) for p in after)
+    assert out.drop_columns(["mask_positions"]).equals(table.drop_columns(["mask_positions"]))
+    assert out["mask_positions"].to_pylist() != table["mask_positions"].to_pylist()
+
+
+def test_random_baseline_does_not_depend_on_batching_and_changes_with_the_seed():
+    table = _premasked(60)
+    whole = random_equal_budget(table, seed=3)["mask_positions"].to_pylist()
+    halves = random_equal_budget(table.slice(0, 25), seed=3)["mask_positions"].to_pylist() + \
+        random_equal_budget(table.slice(25), seed=3)["mask_positions"].to_pylist()
+    assert whole == halves
+    assert random_equal_budget(table, seed=4)["mask_positions"].to_pylist() != whole

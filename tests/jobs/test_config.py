@@ -1,0 +1,85 @@
+"""The config is validated on load; every error names the key."""
+import textwrap
+
+import pytest
+import yaml
+
+from jobs.config import PipelineConfig, load_config
+from jobs.validate import ConfigError
+
+MINIMAL = """
+model: models/general
+store: store
+task: {train: t.tsv, dev: d.tsv, test: e.tsv}
+domain: {corpus: "corpus/*.txt"}
+"""
+
+
+def config_file(tmp_path, text=MINIMAL, extra=""):
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return str(path)
+
+
+def test_minimal_config_gets_the_published_defaults(tmp_path):
+    cfg = load_config(config_file(tmp_path))
+    assert isinstance(cfg, PipelineConfig)
+    assert cfg.score.delta == 0.01 and cfg.tag.mask_ratio == 0.15 and cfg.tagger.class_weights == [1.0, 3.0]
+    assert cfg.finetune.lr == 2e-5 and cfg.tagger.lr == 1e-5 and cfg.pretrain.max_seq == 256
+    assert cfg.task.text_column == "text" and cfg.pretrain.arms == ["selective", "random"]
+
+
+def test_local_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(config_file(tmp_path), ["store=s3://bucket/taskpt"])
+    assert cfg.model == str(tmp_path / "models/general") and cfg.store == "s3://bucket/taskpt"
+    assert cfg.domain.corpus == str(tmp_path / "corpus/*.txt")
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key 'tagger.epoch' is not known"):
+        load_config(config_file(tmp_path, extra="tagger: {epoch: 3}\n"))
+
+
+def test_wrong_type_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key 'finetune.batch_size': expected int, got 'big'"):
+        load_config(config_file(tmp_path, extra="finetune: {batch_size: big}\n"))
+    with pytest.raises(ConfigError, match=r"config key 'score.split_sentences': expected bool, got 1"):
+        load_config(config_file(tmp_path, extra="score: {split_sentences: 1}\n"))
+
+
+def test_missing_required_key_is_named(tmp_path):
+    text = MINIMAL.replace("dev: d.tsv, ", "")
+    with pytest.raises(ConfigError, match=r"config key 'task.dev' is required"):
+        load_config(config_file(tmp_path, text))
+
+
+def test_out_of_range_values_and_unknown_arms_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"'tag.mask_ratio': 1.5 is outside"):
+        load_config(config_file(tmp_path), ["tag.mask_ratio=1.5"])
+    with pytest.raises(ConfigError, match=r"'pretrain.arms': 'bert' is not one of"):
+        load_config(config_file(tmp_path), ["pretrain.arms=[selective, bert]"])
+
+
+def test_command_line_overrides_are_typed_and_validated(tmp_path):
+    cfg = load_config(config_file(tmp_path), ["tagger.epochs=2", "tag.mask_ratio=0.2", "domain.text_column=[a, b]",
+                                              "compute.gpus_per_actor=0.25"])
+    assert cfg.tagger.epochs == 2 and cfg.tag.mask_ratio == 0.2
+    assert cfg.domain.text_column == ["a", "b"] and cfg.compute.gpus_per_actor == 0.25
+    with pytest.raises(ConfigError, match="config key 'tagger.epochs': expected int"):
+        load_config(config_file(tmp_path), ["tagger.epochs=two"])
+    with pytest.raises(ConfigError, match="not of the form key.sub=value"):
+        load_config(config_file(tmp_path), ["tagger.epochs"])
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(config_file(tmp_path), ["seed=7"])
+    again = tmp_path / "resolved.yaml"
+    again.write_text(cfg.to_yaml())
+    assert load_config(str(again)) == cfg
+    assert yaml.safe_load(cfg.to_yaml())["seed"] == 7
+
+
+def test_the_demo_config_is_valid():
+    cfg = load_config("configs/demo.yaml")
+    assert cfg.domain.text_column == ["statement", "reply"]

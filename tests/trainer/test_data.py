@@ -1,0 +1,47 @@
+"""Packing sentences into masked-LM instances, and the held-out split."""
+import numpy as np
+import pyarrow as pa
+
+from trainer.data import _bucket, pack_documents
+
+
+def table(docs, rows, masks):
+    return pa.table({"doc_id": docs, "input_ids": rows, "mask_positions": masks})
+
+
+def test_sentences_of_one_document_are_packed_and_mask_positions_shifted():
+    batch = table([1, 1, 1, 2], [[10, 11, 12], [20, 21], [30, 31, 32, 33], [40]], [[0], [1], [2, 3], [0]])
+    out = pack_documents(batch, "doc_id", max_tokens=7, max_predictions=10, short_seq_prob=0.0, seed=0, drop_unmasked=True)
+    assert [x.tolist() for x in out["input_ids"]] == [[10, 11, 12, 20, 21], [30, 31, 32, 33], [40]]
+    assert [x.tolist() for x in out["mask_positions"]] == [[0, 4], [2, 3], [0]]
+    for ids, masks in zip(out["input_ids"], out["mask_positions"]):
+        assert len(ids) <= 7 and all(p < len(ids) for p in masks)
+
+
+def test_predictions_are_capped_keeping_the_best_first():
+    batch = table([1], [list(range(100, 120))], [[5, 1, 9, 3, 7]])
+    out = pack_documents(batch, "doc_id", max_tokens=50, max_predictions=3, short_seq_prob=0.0, seed=0, drop_unmasked=True)
+    assert out["mask_positions"][0].tolist() == [5, 1, 9]
+
+
+def test_instances_without_masks_are_dropped_only_for_stored_masks():
+    batch = table([1, 2], [[1, 2], [3, 4]], [[], [1]])
+    stored = pack_documents(batch, "doc_id", 10, 5, 0.0, 0, drop_unmasked=True)
+    dynamic = pack_documents(batch, "doc_id", 10, 5, 0.0, 0, drop_unmasked=False)
+    assert len(stored["input_ids"]) == 1 and len(dynamic["input_ids"]) == 2
+
+
+def test_short_targets_never_exceed_the_maximum():
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(5, 99, rng.integers(1, 30)).tolist() for _ in range(300)]
+    batch = table(np.repeat(np.arange(30), 10), rows, [[0]] * 300)
+    out = pack_documents(batch, "doc_id", max_tokens=64, max_predictions=40, short_seq_prob=0.5, seed=1, drop_unmasked=True)
+    lengths = [len(x) for x in out["input_ids"]]
+    assert max(lengths) <= 64 and sum(lengths) == sum(len(r) for r in rows)
+
+
+def test_holdout_buckets_are_stable_and_roughly_uniform():
+    ids = np.arange(20000)
+    a, b = _bucket(ids, 42), _bucket(ids, 42)
+    assert (a == b).all() and 0.08 < np.mean(a < 0.1) < 0.12
+    assert not (a == _bucket(ids, 43)).all()

@@ -1,0 +1,75 @@
+"""Batches, masks and saved checkpoints of the training objectives."""
+import numpy as np
+import torch
+from transformers import BertForMaskedLM, BertForSequenceClassification
+
+from trainer.objectives import MaskedLM, SequenceClassification, TokenTagging
+
+IDS = dict(cls_id=2, sep_id=3, pad_id=0)
+
+
+def test_classification_batch_adds_specials_pads_to_a_multiple_of_8_and_cuts_long_rows():
+    obj = SequenceClassification(num_labels=2, max_seq=12, **IDS)
+    batch = obj.collate({"input_ids": [np.array([7, 8]), np.arange(10, 30)], "label": np.array([0, 1])})
+    assert batch["input_ids"].shape == (2, 16)
+    assert batch["input_ids"][0, :5].tolist() == [2, 7, 8, 3, 0]
+    assert batch["attention_mask"].sum(1).tolist() == [4, 12]
+    assert batch["input_ids"][1, 11].item() == 3 and batch["labels"].tolist() == [0, 1]
+
+
+def test_tagging_labels_zero_on_specials_and_ignored_on_padding():
+    obj = TokenTagging(class_weights=[1.0, 3.0], max_seq=16, **IDS)
+    batch = obj.collate({"input_ids": [np.array([7, 8, 9]), np.array([7])], "labels": [np.array([0, 1, 1]), np.array([1])]})
+    assert batch["labels"][0, :6].tolist() == [0, 0, 1, 1, 0, -100]
+    assert batch["labels"][1, :4].tolist() == [0, 1, 0, -100]
+
+
+def test_stored_masks_follow_the_80_10_10_rule_at_the_stored_positions():
+    obj = MaskedLM(masking="stored", vocab_size=1000, mask_id=4, special_ids=[0, 1, 2, 3, 4], max_predictions=40,
+                   seed=0, max_seq=256, **IDS)
+    rows = [np.arange(100, 300) for _ in range(50)]
+    stored = [np.array([5, 17, 99, 150]) for _ in range(50)]
+    batch = obj.collate({"input_ids": rows, "mask_positions": stored})
+    assert batch["cols"].tolist() == [6, 18, 100, 151] * 50  # +1 for [CLS]
+    assert batch["targets"].tolist() == [105, 117, 199, 250] * 50
+    put = batch["input_ids"][batch["rows"], batch["cols"]]
+    masked, unchanged = (put == 4).float().mean().item(), (put == batch["targets"]).float().mean().item()
+    assert 0.7 < masked < 0.9 and 0.03 < unchanged < 0.2
+    untouched = torch.ones_like(batch["input_ids"], dtype=torch.bool)
+    untouched[batch["rows"], batch["cols"]] = False
+    assert (batch["input_ids"][untouched] == obj.pad(rows)[0][untouched]).all()
+
+
+def test_dynamic_masks_take_15_percent_of_the_wordpieces_and_change_between_batches():
+    obj = MaskedLM(masking="dynamic", vocab_size=1000, mask_id=4, special_ids=[0, 1, 2, 3, 4], max_predictions=80,
+                   mask_prob=0.15, seed=0, max_seq=256, **IDS)
+    rows = [np.arange(100, 200)] * 4
+    first, second = obj.collate({"input_ids": rows}), obj.collate({"input_ids": rows})
+    assert len(first["targets"]) == 4 * 15
+    assert first["cols"].tolist() != second["cols"].tolist()
+    dev1, dev2 = obj.collate({"input_ids": rows}, train=False), obj.collate({"input_ids": rows}, train=False)
+    assert dev1["cols"].tolist() == dev2["cols"].tolist()  # dev masks are fixed
+
+
+def test_masked_lm_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, tmp_path):
+    obj = MaskedLM(masking="stored", vocab_size=100, mask_id=4, special_ids=[0, 1, 2, 3, 4], seed=0, max_seq=64, **IDS)
+    module = obj.build_model(tiny_bert).eval()
+    with torch.no_grad():
+        for p in module.parameters():  # stand-in for training: every weight moves, head included
+            p.add_(0.01 * torch.randn_like(p))
+    obj.hf_model(module).save_pretrained(tmp_path)
+    x = torch.tensor([[2, 40, 41, 4, 42, 3]])
+    loaded = BertForMaskedLM.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=x).logits, obj.hf_model(module)(input_ids=x).logits)
+        _, at_positions = module(x, torch.ones_like(x), torch.tensor([0]), torch.tensor([3]), torch.tensor([40]))
+        torch.testing.assert_close(at_positions[0], loaded(input_ids=x).logits[0, 3])
+
+
+def test_classifier_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, tmp_path):
+    model = SequenceClassification(num_labels=3, max_seq=64, **IDS).build_model(tiny_bert).eval()
+    model.save_pretrained(tmp_path)
+    x = torch.tensor([[2, 40, 41, 42, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(BertForSequenceClassification.from_pretrained(tmp_path).eval()(input_ids=x).logits,
+                                   model(input_ids=x).logits)
