@@ -37,12 +37,13 @@ def check_corpus(files: list[str], columns: list[str], fmt: str, encoding: str) 
     return total
 
 
-def read_documents(batch: dict[str, np.ndarray], columns: list[str], fmt: str,
-                   encoding: str) -> dict[str, np.ndarray]:
-    """Ray Data step over rows of (file_index, path): one output row per document."""
-    ids, texts = [], []
+def read_documents(batch: dict[str, np.ndarray], columns: list[str], fmt: str, encoding: str,
+                   block_documents: int = 2048):
+    """Ray Data step over rows of (file_index, path): yields the documents in blocks of
+    `block_documents` rows, so the steps after it stream (and show progress) within a file."""
     for index, path in zip(batch["file_index"], batch["path"]):
         docs = file_documents(str(path), columns, fmt, encoding)
-        ids.append((int(index) << FILE_SHIFT) + np.arange(len(docs), dtype=np.int64))
-        texts.extend(docs)
-    return {"doc_id": np.concatenate(ids), "text": np.array(texts, dtype=object)}
+        for start in range(0, len(docs), block_documents):
+            chunk = docs[start:start + block_documents]
+            yield {"doc_id": (int(index) << FILE_SHIFT) + np.arange(start, start + len(chunk), dtype=np.int64),
+                   "text": np.array(chunk, dtype=object)}

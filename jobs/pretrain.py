@@ -28,6 +28,9 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     stored = arm in STORED_MASKS
     train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,
                                    short_seq_prob=p.short_seq_prob, seed=cfg.seed, stored_masks=stored, holdout=p.holdout)
+    if stored and train.count() == 0:
+        raise StageError(f"{dataset} has no masked position: the tagger predicted no token as important; "
+                         "train it longer or weigh class 1 more (tagger.epochs, tagger.class_weights)")
     if held.count() == 0:
         raise StageError(f"pretrain.holdout={p.holdout} holds out no document of {dataset}; raise it")
     tok = load_tokenizer(cfg.model)

@@ -60,8 +60,10 @@ def train_loop_per_worker(config: dict) -> None:
 
     # ---- fit -----------------------------------------------------------------------------
     name, step, best, stale, started = config["name"], 0, None, 0, time.time()
+    first_loss, history = None, []  # history: one entry per epoch, for curves and tests
     for epoch in range(params.epochs):
         model.train()
+        loss_sum, loss_steps = 0.0, 0
         for batch in batches(train_data, True, epoch):
             with autocast():
                 loss = objective.loss(model, batch)
@@ -72,10 +74,12 @@ def train_loop_per_worker(config: dict) -> None:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            loss_sum, loss_steps = loss_sum + loss.item(), loss_steps + 1
+            first_loss = loss_sum if first_loss is None else first_loss
             if rank == 0 and (step % params.log_every == 0 or step == 1):
                 log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
-                      f"loss {loss.item():.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                      f"({time.time() - started:.0f}s)")
+                         f"mean loss {loss_sum / loss_steps:.4f} lr {schedule.get_last_lr()[0]:.2e} "
+                         f"({time.time() - started:.0f}s)")
             if step >= total_steps:
                 break
 
@@ -86,14 +90,17 @@ def train_loop_per_worker(config: dict) -> None:
         value = metrics[objective.metric]
         improved = best is None or (value < best if objective.lower_is_better else value > best)
         best, stale = (value, 0) if improved else (best, stale + 1)
-        metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started)
+        metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started,
+                       train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss)
+        history.append({k: metrics[k] for k in ("epoch", "step", "train_loss", objective.metric)})
+        metrics["history"] = list(history)
         if rank == 0:
             log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
                 f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))
-        # Only an improved epoch leaves a checkpoint; with num_to_keep=1 the kept one is the best.
+        # Every epoch leaves a checkpoint; Ray keeps the best by the objective's metric and the latest.
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
-            if improved and rank == 0:
+            if rank == 0:
                 objective.hf_model(module).save_pretrained(tmp)
                 with open(os.path.join(tmp, "metrics.json"), "w") as f:
                     json.dump(metrics, f, indent=2)

@@ -29,6 +29,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     dev metric is written to `out_dir`. Returns that epoch's metrics."""
     for ds in (train, dev):  # the step/loss lines are this job's progress; ingest bars are noise
         ds.context.enable_progress_bars = False
+    mode = "min" if objective.lower_is_better else "max"
+    fs.delete_dir(out_dir)  # leftovers of an interrupted run (no model.json): start clean
     use_gpu = cluster_has_gpus() if params.use_gpu is None else params.use_gpu
     rows = train.count()
     steps_per_epoch = max(1, math.ceil(rows / (params.batch_size * params.num_workers)))
@@ -42,19 +44,22 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         # Every worker sees the whole dev set, so each computes the same dev metrics.
         dataset_config=DataConfig(datasets_to_split=["train"]),
         run_config=RunConfig(name=name, storage_path=storage_root, storage_filesystem=storage_fs,
-                             checkpoint_config=CheckpointConfig(num_to_keep=1)),
+                             checkpoint_config=CheckpointConfig(
+                                 num_to_keep=1, checkpoint_score_attribute=objective.metric, checkpoint_score_order=mode)),
     )
     result = trainer.fit()
-    best = result.checkpoint
+    best = result.get_best_checkpoint(objective.metric, mode)
     if best is None:
         raise RuntimeError(f"{name}: training finished without a checkpoint")
     out_fs, out_root = fs.resolve(out_dir)
     pafs.copy_files(best.path, out_root, source_filesystem=best.filesystem, destination_filesystem=out_fs)
-    for name_ in TOKENIZER_FILES:
-        if fs.is_file(fs.join(model_path, name_)):
-            fs.write_bytes(fs.join(out_dir, name_), fs.read_bytes(fs.join(model_path, name_)))
+    for file_name in TOKENIZER_FILES:
+        if fs.is_file(fs.join(model_path, file_name)):
+            fs.write_bytes(fs.join(out_dir, file_name), fs.read_bytes(fs.join(model_path, file_name)))
     fs.delete_dir(fs.join(out_dir, "_ray_train"))
     metrics = json.loads(fs.read_bytes(fs.join(out_dir, "metrics.json")))  # the best epoch's
+    metrics["history"] = result.metrics["history"]  # every epoch's, from the latest report
+    fs.write_bytes(fs.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
     commit_model(out_dir, {**info, "train_rows": rows, "metrics": metrics})
     return metrics

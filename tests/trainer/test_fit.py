@@ -1,0 +1,65 @@
+"""The shared training loop on Ray Train: it learns, it picks epochs on dev data, and what it
+saves is what it evaluated."""
+import numpy as np
+import pytest
+import ray.data
+from transformers import AutoTokenizer
+
+from trainer.evaluate import evaluate_classifier
+from trainer.objectives import SequenceClassification
+from trainer.params import TrainParams
+from trainer.run import fit
+
+POSITIVE = "great good wonderful brilliant fun charming masterpiece best love moving".split()
+NEGATIVE = "bad terrible awful boring dull mess worst hate slow".split()
+FILLER = "the movie film story plot acting script was is a and".split()
+
+
+def synthetic_rows(tokenizer, n, seed, flip=False):
+    """Sentences whose label is whether their sentiment words are positive."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = list(rng.choice(FILLER, 4)) + list(rng.choice(POSITIVE if label else NEGATIVE, 2))
+        rng.shuffle(words)
+        ids = np.array(tokenizer(" ".join(words), add_special_tokens=False)["input_ids"], dtype=np.int32)
+        rows.append({"input_ids": ids, "label": 1 - label if flip else label})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def classify(tiny_bert):
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    return tok, SequenceClassification(num_labels=2, max_seq=32, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
+                                       pad_id=tok.pad_token_id)
+
+
+PARAMS = TrainParams(epochs=6, batch_size=16, lr=5e-3, warmup_ratio=0.0, log_every=100, seed=0)
+
+
+def test_loss_goes_down_and_the_saved_model_scores_what_the_loop_reported(local_ray, tiny_bert, classify, tmp_path):
+    tok, objective = classify
+    train, dev = synthetic_rows(tok, 96, 0), synthetic_rows(tok, 32, 1)
+    metrics = fit(objective, PARAMS, tiny_bert, ray.data.from_items(train), ray.data.from_items(dev),
+                  str(tmp_path / "model"), "test-fit", "", {"test": True})
+    losses = [epoch["train_loss"] for epoch in metrics["history"]]
+    assert len(losses) == PARAMS.epochs
+    assert losses[-1] < 0.5 * losses[0] and losses[-1] < 0.5 * metrics["first_step_loss"]
+    assert metrics["dev_accuracy"] > 0.9
+    again = evaluate_classifier(str(tmp_path / "model"), [r["input_ids"] for r in dev], np.array([r["label"] for r in dev]), 32)
+    assert again["accuracy"] == pytest.approx(metrics["dev_accuracy"])
+    assert (tmp_path / "model" / "model.json").exists() and (tmp_path / "model" / "tokenizer.json").exists()
+    assert not (tmp_path / "model" / "_ray_train").exists()
+
+
+def test_dev_metrics_come_from_the_dev_data_not_from_training_batches(local_ray, tiny_bert, classify, tmp_path):
+    tok, objective = classify
+    train, flipped_dev = synthetic_rows(tok, 768, 0), synthetic_rows(tok, 32, 1, flip=True)
+    one_epoch = TrainParams(epochs=1, batch_size=16, lr=5e-3, warmup_ratio=0.0, log_every=100, seed=0)
+    metrics = fit(objective, one_epoch, tiny_bert, ray.data.from_items(train), ray.data.from_items(flipped_dev),
+                  str(tmp_path / "model"), "test-fit-flipped", "", {})
+    on_train = evaluate_classifier(str(tmp_path / "model"), [r["input_ids"] for r in train],
+                                   np.array([r["label"] for r in train]), 32)
+    assert on_train["accuracy"] > 0.8  # it learned the task...
+    assert metrics["dev_accuracy"] < 0.2  # ...and the reported dev number is on the flipped dev labels
