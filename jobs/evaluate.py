@@ -32,7 +32,7 @@ def evaluate(cfg, plan) -> pl.DataFrame:
     fs.write_bytes(fs.join(plan.results, "results.json"), json.dumps(
         {"test_examples": task.test.height, "labels": task.labels, "arms": results}, indent=2).encode())
     say("evaluate", f"test split: {task.test.height} examples; results in {plan.results}")
-    with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_type=True, fmt_str_lengths=60):
+    with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, fmt_str_lengths=60):
         print(table.select("arm", "test_accuracy", "test_macro_f1", "dev_accuracy"), flush=True)
     return table
 

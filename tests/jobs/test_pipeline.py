@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -31,6 +32,10 @@ def labeled(path, n, seed):
             for i in range(n)]
     pl.DataFrame(rows).write_csv(path, separator="\t")
     return str(path)
+
+
+def read_all(dataset_dir):
+    return pl.from_arrow(pa.concat_tables(open_dataset(dataset_dir, PREMASKED).iter_batches(batch_format="pyarrow")))
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +74,7 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     assert importance.kind == "importance" and importance.rows >= 48  # two sentences per example
     selective = read_manifest(plan.premasked)
     assert selective.rows >= 120 and selective.model == plan.tagger
-    rows = pl.from_arrow(next(open_dataset(plan.premasked, PREMASKED).iter_batches(batch_format="pyarrow", batch_size=None)))
-    random_rows = pl.from_arrow(next(open_dataset(plan.random_masks, PREMASKED).iter_batches(batch_format="pyarrow", batch_size=None)))
+    rows, random_rows = read_all(plan.premasked), read_all(plan.random_masks)
     joined = rows.join(random_rows, on=["doc_id", "sentence_index"], suffix="_random")
     assert joined.height == rows.height
     assert (joined["mask_positions"].list.len() == joined["mask_positions_random"].list.len()).all()
