@@ -1,6 +1,6 @@
 """Stage 2: which wordpieces of a labeled sentence the fine-tuned scorer needs to stay right.
 
-The rule (docs/method.md, after Gu et al. 2020): with P_full = P(y | [CLS] s [SEP]), build s'
+The rule (Gu et al. 2020; README.md, "Method, as implemented"): with P_full = P(y | [CLS] s [SEP]), build s'
 left to right; after appending w_i, S(w_i) = P_full - P(y | [CLS] s' [SEP]). If S(w_i) < delta,
 w_i is important and is taken out of s' again. Only correctly classified sentences are scored.
 """

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from engine.contract import model_is_complete
+from engine.contract.manifest import ManifestError
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
 from engine.readers import InputError
@@ -40,7 +41,7 @@ def entry_point(stage: str, body, argv: list[str] | None = None) -> int:
         plan = make_plan(cfg)
         with ray_session(cfg):
             body(cfg, plan)
-    except (ConfigError, InputError, StageError) as e:
+    except (ConfigError, InputError, ManifestError, StageError) as e:
         print(f"taskpt {stage}: error: {e}", file=sys.stderr)
         return 2
     return 0

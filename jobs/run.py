@@ -22,7 +22,14 @@ def run(cfg, plan) -> None:
                         ("4/6 tag", tag), ("5/6 pretrain", pretrain), ("6/6 evaluate", evaluate)):
         say("run", f"stage {name}")
         stage(cfg, plan)
-    say("run", f"done in {time.time() - started:.0f}s; everything is under {cfg.store}")
+    say("run", f"done in {time.time() - started:.0f}s. Written (or reused) under {cfg.store}:")
+    outputs = [("importance dataset", plan.importance), ("tagger", plan.tagger),
+               ("premasked dataset (tagger masks)", plan.premasked), ("premasked dataset (random masks)", plan.random_masks),
+               *((f"pretrained model ({arm})", path) for arm, path in plan.pretrained.items()),
+               *((f"fine-tuned model ({arm})", path) for arm, path in plan.finetuned.items()),
+               ("results", plan.results)]
+    for what, path in outputs:
+        print(f"  {what:<34} {path}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

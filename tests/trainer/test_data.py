@@ -45,3 +45,25 @@ def test_holdout_buckets_are_stable_and_roughly_uniform():
     a, b = _bucket(ids, 42), _bucket(ids, 42)
     assert (a == b).all() and 0.08 < np.mean(a < 0.1) < 0.12
     assert not (a == _bucket(ids, 43)).all()
+
+
+def test_tapt_rows_pack_the_task_text_by_example_without_stored_masks(local_ray, tmp_path):
+    import ray.data
+
+    from engine.contract import IMPORTANCE, SCHEMAS
+    from engine.writer import write_dataset
+    from trainer.data import pretraining_rows
+
+    n = 40
+    rows = pa.table({"example_id": np.repeat(np.arange(20), 2), "sentence_index": np.tile([0, 1], 20).astype(np.int32),
+                     "label": np.zeros(n, np.int32), "input_ids": [np.arange(5, 10, dtype=np.int32)] * n,
+                     "important": [np.zeros(5, bool)] * n, "labels": [np.zeros(5, np.int8)] * n,
+                     "p_full": np.ones(n, np.float32), "correct": np.ones(n, bool)}, schema=SCHEMAS[IMPORTANCE])
+    out = str(tmp_path / "importance")
+    write_dataset(ray.data.from_arrow(rows), out, IMPORTANCE, "f", "m", {}, "")
+    train, held = pretraining_rows(out, IMPORTANCE, max_tokens=254, max_predictions=40, short_seq_prob=0.0,
+                                   seed=0, stored_masks=False, holdout=0.25)
+    packed = train.take_all() + held.take_all()
+    assert len(packed) == 20  # the two sentences of each example packed together
+    assert all(len(r["input_ids"]) == 10 and len(r["mask_positions"]) == 0 for r in packed)
+    assert 0 < len(held.take_all()) < 20
