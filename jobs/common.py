@@ -26,7 +26,7 @@ class StageError(RuntimeError):
 
 
 def parse_args(stage: str, argv: list[str] | None) -> PipelineConfig:
-    parser = argparse.ArgumentParser(prog=f"python -m jobs.{stage}", description=f"taskpt stage: {stage}")
+    parser = argparse.ArgumentParser(prog=f"taskpt {stage}", description=f"taskpt stage: {stage}")
     parser.add_argument("config", help="pipeline config (YAML)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value, applied over the file")
     args = parser.parse_args(argv)

@@ -34,6 +34,9 @@ class DomainConfig:
     encoding: str = "utf-8"
     max_documents: int = 0              # tag only the first N documents (0: all)
 
+    def columns(self) -> list[str]:
+        return [self.text_column] if isinstance(self.text_column, str) else list(self.text_column)
+
 
 @dataclasses.dataclass
 class ComputeConfig:

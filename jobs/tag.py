@@ -12,11 +12,6 @@ from engine.writer import write_dataset
 from jobs.common import actor_pool, entry_point, require_model, say
 
 
-def _columns(cfg) -> list[str]:
-    column = cfg.domain.text_column
-    return [column] if isinstance(column, str) else list(column)
-
-
 def tag(cfg, plan) -> None:
     d, t = cfg.domain, cfg.tag
     if is_complete(plan.premasked):
@@ -24,11 +19,11 @@ def tag(cfg, plan) -> None:
     else:
         require_model(plan.tagger, "the tagger", "train-tagger")
         files = corpus_files(d.corpus)
-        documents = check_corpus(files, _columns(cfg), d.format, d.encoding)
+        documents = check_corpus(files, d.columns(), d.format, d.encoding)
         used = min(documents, d.max_documents) if d.max_documents else documents
         say("tag", f"tagging {used} of {documents} documents from {len(files)} file(s)"
                    + (f" (domain.max_documents={d.max_documents})" if d.max_documents else ""))
-        ds = premasked_dataset(files, _columns(cfg), plan.tagger, fmt=d.format, encoding=d.encoding,
+        ds = premasked_dataset(files, d.columns(), plan.tagger, fmt=d.format, encoding=d.encoding,
                                max_seq=t.max_seq, mask_ratio=t.mask_ratio, split_sentences=t.split_sentences,
                                max_documents=d.max_documents, pool=actor_pool(cfg))
         manifest = write_dataset(ds, plan.premasked, PREMASKED, plan.premasked.rsplit("/", 1)[1], plan.tagger,

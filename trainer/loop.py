@@ -15,10 +15,30 @@ import time
 
 import ray.train
 import ray.train.torch
+import numpy as np
 import torch
+from ray.data.collate_fn import NumpyBatchCollateFn
 
 # Ray Train sends worker logging to the driver once (a print would be echoed twice).
 log = logging.getLogger("taskpt.trainer")
+
+
+class ObjectiveCollate(NumpyBatchCollateFn):
+    """Ray Data's collate interface over `Objective.collate`, for a chunk of several batches:
+    the chunk's rows are sorted by length and cut into batches (less padding), and for training
+    the batches' order is shuffled, so consecutive steps still see mixed lengths. Returns a list
+    of collated batches."""
+
+    def __init__(self, objective, train: bool, batch_size: int, seed: int):
+        self.objective, self.train, self.batch_size = objective, train, batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, chunk):
+        order = np.argsort([len(row) for row in chunk["input_ids"]], kind="stable")
+        pieces = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.train:
+            self.rng.shuffle(pieces)
+        return [self.objective.collate({k: v[rows] for k, v in chunk.items()}, train=self.train) for rows in pieces]
 
 
 def train_loop_per_worker(config: dict) -> None:
@@ -35,8 +55,8 @@ def train_loop_per_worker(config: dict) -> None:
     model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]))
     module = model.module if hasattr(model, "module") else model
     # No weight decay on biases and LayerNorm weights (BERT's recipe).
-    decay = [p for n, p in module.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in module.named_parameters() if p.ndim < 2]
+    decay = [p for p in module.parameters() if p.ndim >= 2]
+    no_decay = [p for p in module.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=params.lr, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps,
@@ -53,10 +73,16 @@ def train_loop_per_worker(config: dict) -> None:
     dev_data = ray.train.get_dataset_shard("dev")
 
     def batches(shard, train: bool, epoch: int = 0):
-        return shard.iter_torch_batches(
-            batch_size=params.batch_size, collate_fn=functools.partial(objective.collate, train=train), device=device,
-            local_shuffle_buffer_size=4 * params.batch_size if train else None,
-            local_shuffle_seed=params.seed + epoch + 1000 * rank if train else None)
+        """Batches of `params.batch_size` rows on `device`; rows are shuffled (train) and
+        grouped by length within chunks of `group_by_length` batches."""
+        seed = params.seed + epoch + 1000 * rank
+        chunk_rows = params.batch_size * params.group_by_length
+        chunks = shard.iter_torch_batches(
+            batch_size=chunk_rows, collate_fn=ObjectiveCollate(objective, train, params.batch_size, seed),
+            local_shuffle_buffer_size=2 * chunk_rows if train else None, local_shuffle_seed=seed if train else None)
+        for chunk in chunks:
+            for batch in chunk:
+                yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
     # ---- fit -----------------------------------------------------------------------------
     name, step, best, stale, started = config["name"], 0, None, 0, time.time()
@@ -75,7 +101,8 @@ def train_loop_per_worker(config: dict) -> None:
             optimizer.zero_grad(set_to_none=True)
             step += 1
             loss_sum, loss_steps = loss_sum + loss.item(), loss_steps + 1
-            first_loss = loss_sum if first_loss is None else first_loss
+            if first_loss is None:
+                first_loss = loss_sum
             if rank == 0 and (step % params.log_every == 0 or step == 1):
                 log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
                          f"mean loss {loss_sum / loss_steps:.4f} lr {schedule.get_last_lr()[0]:.2e} "

@@ -8,6 +8,7 @@ import dataclasses
 class TrainParams:
     epochs: int = 3                    # passes over the training data
     batch_size: int = 32               # rows per step per worker
+    group_by_length: int = 16          # batches whose rows are length-sorted together (1: off)
     lr: float = 2e-5                   # peak learning rate (AdamW)
     warmup_ratio: float = 0.1          # share of steps with linear warmup, then linear decay
     weight_decay: float = 0.01         # AdamW decay (not on biases and LayerNorm)

@@ -110,3 +110,12 @@ def test_a_bad_config_key_fails_fast_with_exit_code_2_from_the_command_line(tiny
     assert done.returncode == 2
     assert "config key 'score.dleta' is not known" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_corpus_column_typo_stops_the_run_before_the_first_stage(local_ray, tiny_project, tmp_path, capsys):
+    _, config = tiny_project
+    store = tmp_path / "store"
+    assert run_main([config, "domain.text_column=[statement, replies]", f"store={store}"]) == 2
+    assert "corpus.csv: no column 'replies'" in capsys.readouterr().err
+    assert not store.exists() or not any(store.rglob("*"))
