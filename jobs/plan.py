@@ -27,11 +27,10 @@ def file_identity(path: str) -> dict:
 
 
 def model_identity(path: str) -> dict:
-    """A checkpoint by the content of its small files and the size of its weights."""
-    small = {n: fs.sha256(fs.join(path, n)) for n in ("config.json", "tokenizer.json")
-             if fs.is_file(fs.join(path, n))}
-    weights = fs.join(path, "model.safetensors")
-    return {"path": path, "files": small, "weights_size": fs.file_info(weights).size if fs.is_file(weights) else None}
+    """A checkpoint by the content of its config, tokenizer and weights (not by its path)."""
+    return {name: fs.sha256(fs.join(path, name))
+            for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors")
+            if fs.is_file(fs.join(path, name))}
 
 
 def _params(section) -> dict:
