@@ -2,6 +2,9 @@
 last, so that a directory without a manifest is never mistaken for a complete dataset."""
 from __future__ import annotations
 
+import datetime
+
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.contract import Manifest, ShardInfo, fs, write_manifest
@@ -15,14 +18,16 @@ def write_dataset(ds, out_dir: str, kind: str, fingerprint: str, model: str, par
     ds = ds.map_batches(_cast_to(kind), batch_format="pyarrow", zero_copy_batch=True)
     ds.context.execution_options.preserve_order = True
     ds.write_parquet(root, filesystem=filesystem)
-    shards = []
+    shards, tokens = [], 0
     for path in fs.list_files(out_dir, ".parquet"):
         with filesystem.open_input_file(fs.resolve(path)[1]) as f:
-            rows = pq.ParquetFile(f).metadata.num_rows
-        shards.append(ShardInfo(path=path.rsplit("/", 1)[1], rows=rows, sha256=fs.sha256(path)))
+            ids = pq.read_table(f, columns=["input_ids"]).column("input_ids")
+        tokens += int(pc.sum(pc.list_value_length(ids)).as_py() or 0)
+        shards.append(ShardInfo(path=path.rsplit("/", 1)[1], rows=len(ids), sha256=fs.sha256(path)))
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
-    manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params,
-                        shards=shards, rows=sum(s.rows for s in shards))
+    manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params, shards=shards,
+                        rows=sum(s.rows for s in shards), tokens=tokens,
+                        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     write_manifest(out_dir, manifest)
     return manifest
 

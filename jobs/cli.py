@@ -13,11 +13,14 @@ COMMANDS = {
     "tag": ("jobs.tag", "stage 4: tag the domain corpus, choose masks, derive the random baseline"),
     "pretrain": ("jobs.pretrain", "stage 5: masked-LM continued pretraining, one run per arm"),
     "evaluate": ("jobs.evaluate", "stage 6: fine-tune every arm and report test metrics"),
+    "store": ("jobs.store", "store ls | store verify ID: the datasets in the store, and their integrity"),
+    "inspect": ("jobs.inspect_masks", "inspect ID: sentences with their masks, masks per word class"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: taskpt COMMAND CONFIG.yaml [key.sub=value ...]", "", "commands:"]
+    lines = ["usage: taskpt COMMAND CONFIG.yaml [key.sub=value ...]",
+             "       taskpt store ls|verify ...   taskpt inspect ID ...", "", "commands:"]
     lines += [f"  {name:<13} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 

@@ -67,6 +67,39 @@ def list_files(path: str, suffix: str = "") -> list[str]:
     return [join(path, n) for n in names if n.endswith(suffix)]
 
 
+def list_dirs(path: str) -> list[str]:
+    """Directories directly under `path`, sorted, as full paths (none if it does not exist)."""
+    fs, p = resolve(path)
+    infos = fs.get_file_info(pafs.FileSelector(p, allow_not_found=True))
+    return [join(path, i.base_name) for i in sorted(infos, key=lambda i: i.base_name) if i.type == pafs.FileType.Directory]
+
+
+def dir_size(path: str) -> int:
+    fs, p = resolve(path)
+    infos = fs.get_file_info(pafs.FileSelector(p, recursive=True, allow_not_found=True))
+    return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)
+
+
+def newest_mtime(path: str) -> float:
+    """Seconds since the epoch of the newest file at or under `path` (0 if none)."""
+    fs, p = resolve(path)
+    info = fs.get_file_info(p)
+    if info.type == pafs.FileType.File:
+        return info.mtime.timestamp()
+    infos = fs.get_file_info(pafs.FileSelector(p, recursive=True, allow_not_found=True))
+    times = [i.mtime.timestamp() for i in infos if i.mtime is not None]
+    return max(times, default=info.mtime.timestamp() if info.mtime else 0.0)
+
+
+def delete(path: str) -> None:
+    fs, p = resolve(path)
+    info = fs.get_file_info(p)
+    if info.type == pafs.FileType.Directory:
+        fs.delete_dir(p)
+    elif info.type == pafs.FileType.File:
+        fs.delete_file(p)
+
+
 def expand(pattern: str) -> list[str]:
     """A path, a directory (its files) or a glob in the last path component, as sorted files."""
     if not any(c in pattern for c in "*?["):

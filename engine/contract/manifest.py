@@ -29,6 +29,8 @@ class Manifest:
     params: dict
     shards: list[ShardInfo]
     rows: int
+    tokens: int = 0                     # wordpieces in all rows (input_ids)
+    created: str = ""                   # UTC time the manifest was written, ISO 8601
     format: str = "taskpt"
     version: int = FORMAT_VERSION
 

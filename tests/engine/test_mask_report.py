@@ -1,0 +1,31 @@
+"""What `taskpt inspect` reports about masks."""
+import numpy as np
+import pyarrow as pa
+
+from engine.mask_report import class_shares, most_masked, render, token_table, word_class
+
+
+def test_word_classes():
+    assert [word_class(t) for t in ["movie", "the", "##ing", ".", "?!", "1999", "[CLS]"]] == [
+        "word", "stop word", "word piece (##)", "punctuation", "punctuation", "number", "special"]
+
+
+def test_masked_wordpieces_are_marked_and_word_pieces_rejoined():
+    assert render(["a", "great", "mo", "##vie", "."], [1, 3], color=False) == "a [great] mo[vie] ."
+    assert "\x1b[7mgreat\x1b[0m" in render(["a", "great"], [1], color=True)
+
+
+def test_shares_and_most_masked_words_count_what_is_masked(tiny_bert):
+    from engine.text import load_tokenizer
+
+    tok = load_tokenizer(tiny_bert)
+    ids = [tok.convert_tokens_to_ids(s.split()) for s in ["the movie was great .", "great fun .", "the plot ."]]
+    rows = pa.table({"input_ids": ids, "mask_positions": [[3, 4], [0], []]})
+    tokens = token_table(rows, tok)
+    assert tokens.height == 11 and int(tokens["masked"].sum()) == 3
+    shares = {r["class"]: r for r in class_shares(tokens).iter_rows(named=True)}
+    assert shares["word"]["masks"] == 2 and shares["punctuation"]["masks"] == 1
+    assert np.isclose(shares["word"]["share_of_masks"], 2 / 3) and np.isclose(shares["punctuation"]["mask_rate"], 1 / 3)
+    top = most_masked(tokens).to_dicts()
+    assert top[0] == {"token": "great", "masks": 2, "occurrences": 2, "mask_rate": 1.0}
+    assert {r["token"] for r in top} == {"great", "."}
