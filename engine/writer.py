@@ -23,7 +23,7 @@ def write_dataset(ds, out_dir: str, kind: str, fingerprint: str, model: str, par
         with filesystem.open_input_file(fs.resolve(path)[1]) as f:
             ids = pq.read_table(f, columns=["input_ids"]).column("input_ids")
         tokens += int(pc.sum(pc.list_value_length(ids)).as_py() or 0)
-        shards.append(ShardInfo(path=path.rsplit("/", 1)[1], rows=len(ids), sha256=fs.sha256(path)))
+        shards.append(ShardInfo(path=fs.basename(path), rows=len(ids), sha256=fs.sha256(path)))
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
     manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params, shards=shards,
                         rows=sum(s.rows for s in shards), tokens=tokens,

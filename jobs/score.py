@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import IMPORTANCE, is_complete
+from engine.contract import IMPORTANCE, fs, is_complete
 from engine.pipelines import importance_dataset
 from engine.writer import write_dataset
 from jobs.common import actor_pool, entry_point, load_task, require_model, say
@@ -24,7 +24,7 @@ def score(cfg, plan) -> None:
     ds = importance_dataset(examples, plan.general_finetuned, delta=s.delta, max_seq=s.max_seq,
                             split_sentences=s.split_sentences, filter_stopwords=s.filter_stopwords,
                             pool=actor_pool(cfg))
-    manifest = write_dataset(ds, out, IMPORTANCE, out.rsplit("/", 1)[1], plan.general_finetuned,
+    manifest = write_dataset(ds, out, IMPORTANCE, fs.basename(out), plan.general_finetuned,
                              dataclasses.asdict(s), cfg.to_yaml())
     say("score", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import PREMASKED, is_complete, open_dataset
+from engine.contract import PREMASKED, fs, is_complete, open_dataset
 from engine.corpus import check_corpus, corpus_files
 from engine.pipelines import premasked_dataset, random_baseline_dataset
 from engine.writer import write_dataset
@@ -26,14 +26,14 @@ def tag(cfg, plan) -> None:
         ds = premasked_dataset(files, d.columns(), plan.tagger, fmt=d.format, encoding=d.encoding,
                                max_seq=t.max_seq, mask_ratio=t.mask_ratio, split_sentences=t.split_sentences,
                                max_documents=d.max_documents, pool=actor_pool(cfg))
-        manifest = write_dataset(ds, plan.premasked, PREMASKED, plan.premasked.rsplit("/", 1)[1], plan.tagger,
+        manifest = write_dataset(ds, plan.premasked, PREMASKED, fs.basename(plan.premasked), plan.tagger,
                                  {**dataclasses.asdict(t), "masks": "tagger"}, cfg.to_yaml())
         say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {plan.premasked}")
     if is_complete(plan.random_masks):
         say("tag", f"random baseline: cache hit, {plan.random_masks}")
         return
     ds = random_baseline_dataset(open_dataset(plan.premasked, PREMASKED), cfg.seed)
-    manifest = write_dataset(ds, plan.random_masks, PREMASKED, plan.random_masks.rsplit("/", 1)[1], plan.tagger,
+    manifest = write_dataset(ds, plan.random_masks, PREMASKED, fs.basename(plan.random_masks), plan.tagger,
                              {"masks": "random-equal-budget", "seed": cfg.seed, "source": plan.premasked}, cfg.to_yaml())
     say("tag", f"wrote the random baseline ({manifest.rows} sentences, same masks per sentence) to {plan.random_masks}")
 

@@ -7,6 +7,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
+S3_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}
+
 WORDS = """the a an and or but not no is was are be this that it of to in on for with as at by
 from movie film story plot actor acting great good bad terrible awful wonderful boring funny
 dull brilliant love hate best worst fun moving slow mess masterpiece charming script you me
@@ -46,7 +49,10 @@ def tiny_bert(tmp_path_factory) -> str:
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # Workers get the loopback S3 server's dummy credentials the way cluster workers get real
+    # ones: from their environment (a pickled pyarrow S3 filesystem carries no env credentials).
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": dict(S3_TEST_CREDENTIALS)})
     yield ray
     ray.shutdown()
 
@@ -76,3 +82,26 @@ def tiny_classifier(tiny_bert, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_tagger(tiny_bert, tmp_path_factory) -> str:
     return save_with_head(tiny_bert, tmp_path_factory.mktemp("tiny-tagger"), "BertForTokenClassification")
+
+
+@pytest.fixture(scope="session")
+def s3_store():
+    """A real S3-compatible server (moto, in server mode) on loopback, with a bucket; yields a
+    store URI that pyarrow's S3 filesystem resolves to it."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    patch = pytest.MonkeyPatch()
+    for key, value in S3_TEST_CREDENTIALS.items():
+        patch.setenv(key, value)
+    boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1").create_bucket(Bucket="taskpt-test")
+    yield f"s3://taskpt-test/store?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+    patch.undo()
+    server.stop()

@@ -12,12 +12,21 @@ import pyarrow.fs as pafs
 def resolve(path: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path inside it) for a local path or a URI."""
     if "://" in path:
-        return pafs.FileSystem.from_uri(path)
+        return pafs.FileSystem.from_uri(path)  # s3://bucket/key?endpoint_override=host:port&scheme=http
     return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
 def join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+    """Path parts appended to a path or URI; a URI's query (`?endpoint_override=...`, options
+    pyarrow reads) stays at the end."""
+    base, query = base.split("?", 1) if "://" in base and "?" in base else (base, "")
+    joined = "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+    return f"{joined}?{query}" if query else joined
+
+
+def basename(path: str) -> str:
+    """The last path component of a path or URI (without a URI's query)."""
+    return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path.rstrip("/"))
 
 
 def exists(path: str) -> bool:
