@@ -9,7 +9,7 @@ import ray.data
 from ray.data import ActorPoolStrategy
 
 from engine.corpus import read_documents
-from engine.remask import random_equal_budget
+from engine.remask import random_equal_budget, rebudget
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import SentenceTokenizer
@@ -70,3 +70,8 @@ def premasked_dataset(files: list[str], columns: list[str], tagger_path: str, *,
 def random_baseline_dataset(premasked, seed: int):
     """The same rows with as many masks per sentence, at uniformly random positions."""
     return premasked.map_batches(random_equal_budget, fn_kwargs={"seed": seed}, batch_format="pyarrow")
+
+
+def rebudget_dataset(premasked, mask_ratio: float):
+    """The same rows with masks chosen from the stored scores at another budget ratio."""
+    return premasked.map_batches(rebudget, fn_kwargs={"mask_ratio": mask_ratio}, batch_format="pyarrow")

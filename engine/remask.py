@@ -1,9 +1,12 @@
-"""Masks derived from a `premasked` dataset without any model (the random baseline)."""
+"""Masks derived from a `premasked` dataset without any model: another budget chosen from the
+stored tagger scores, or the random baseline."""
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from engine.tagger import select_masks
 
 
 def random_equal_budget(batch: pa.Table, seed: int) -> pa.Table:
@@ -18,5 +21,13 @@ def random_equal_budget(batch: pa.Table, seed: int) -> pa.Table:
         np.random.default_rng([seed, int(d), int(s)]).choice(int(n), int(k), replace=False).astype(np.int32)
         for d, s, n, k in zip(docs, sentences, lengths, counts)
     ]
+    column = pa.array(positions, type=batch.schema.field("mask_positions").type)
+    return batch.set_column(batch.schema.get_field_index("mask_positions"), "mask_positions", column)
+
+
+def rebudget(batch: pa.Table, mask_ratio: float) -> pa.Table:
+    """Ray Data step: keep every row, choose `mask_positions` again from the stored `scores`
+    with another budget ratio (the same rule as tagging, so no model is needed)."""
+    positions = [select_masks(np.asarray(s, dtype=np.float32), mask_ratio) for s in batch.column("scores").to_pylist()]
     column = pa.array(positions, type=batch.schema.field("mask_positions").type)
     return batch.set_column(batch.schema.get_field_index("mask_positions"), "mask_positions", column)

@@ -16,6 +16,11 @@ from engine.corpus import corpus_files
 from jobs.config import PipelineConfig
 
 
+# The tagger chooses masks at this ratio while tagging; another tag.mask_ratio is derived from
+# the stored scores without the model.
+TAGGING_RATIO = 0.15
+
+
 def digest(*parts) -> str:
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -42,7 +47,8 @@ class Plan:
     general_finetuned: str      # stage 1: the general model fine-tuned (the scorer)
     importance: str             # stage 2 dataset
     tagger: str                 # stage 3 model
-    premasked: str              # stage 4 dataset (tagger masks)
+    tagged: str                 # stage 4 dataset: tagger scores, masks at TAGGING_RATIO
+    premasked: str              # stage 4 dataset: tagger masks at tag.mask_ratio (= tagged, or derived)
     random_masks: str           # stage 4 dataset (random positions, equal budget)
     pretrained: dict[str, str]  # stage 5 model per arm
     finetuned: dict[str, str]   # stage 6 model per arm ("general" is stage 1's)
@@ -51,7 +57,7 @@ class Plan:
     def sources(self, arm: str) -> tuple[str, str]:
         """(dataset, kind) an arm pretrains on."""
         return {"selective": (self.premasked, PREMASKED), "random": (self.random_masks, PREMASKED),
-                "dapt": (self.premasked, PREMASKED), "tapt": (self.importance, IMPORTANCE)}[arm]
+                "dapt": (self.tagged, PREMASKED), "tapt": (self.importance, IMPORTANCE)}[arm]
 
 
 def make_plan(cfg: PipelineConfig) -> Plan:
@@ -69,9 +75,12 @@ def make_plan(cfg: PipelineConfig) -> Plan:
     importance = digest(scorer, task, _params(cfg.score), FORMAT_VERSION)
     tagger = digest(importance, _params(cfg.tagger))
     corpus = [file_identity(p) for p in corpus_files(cfg.domain.corpus)]
-    premasked = digest(tagger, corpus, _params(cfg.domain) | {"corpus": None}, _params(cfg.tag), FORMAT_VERSION)
+    tagged = digest(tagger, corpus, _params(cfg.domain) | {"corpus": None}, _params(cfg.tag) | {"mask_ratio": None},
+                    TAGGING_RATIO, FORMAT_VERSION)
+    premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
+        digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
     random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
-    sources = {"selective": premasked, "random": random_masks, "dapt": premasked, "tapt": importance}
+    sources = {"selective": premasked, "random": random_masks, "dapt": tagged, "tapt": importance}
     pretrain = _params(cfg.pretrain) | {"arms": None}
     pretrained = {arm: digest(general, sources[arm], arm, pretrain) for arm in cfg.pretrain.arms}
     finetuned_arms = {"general": scorer} | {arm: finetuned(fp) for arm, fp in pretrained.items()}
@@ -79,6 +88,7 @@ def make_plan(cfg: PipelineConfig) -> Plan:
         general_finetuned=model_path(store, "finetuned", scorer),
         importance=dataset_path(store, IMPORTANCE, importance),
         tagger=model_path(store, "tagger", tagger),
+        tagged=dataset_path(store, PREMASKED, tagged),
         premasked=dataset_path(store, PREMASKED, premasked),
         random_masks=dataset_path(store, PREMASKED, random_masks),
         pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},

@@ -28,6 +28,7 @@ def run(cfg, plan) -> None:
         stage(cfg, plan)
     say("run", f"done in {time.time() - started:.0f}s. Written (or reused) under {cfg.store}:")
     outputs = [("importance dataset", plan.importance), ("tagger", plan.tagger),
+               *([("premasked dataset (tagger scores)", plan.tagged)] if plan.tagged != plan.premasked else []),
                ("premasked dataset (tagger masks)", plan.premasked), ("premasked dataset (random masks)", plan.random_masks),
                *((f"pretrained model ({arm})", path) for arm, path in plan.pretrained.items()),
                *((f"fine-tuned model ({arm})", path) for arm, path in plan.finetuned.items()),

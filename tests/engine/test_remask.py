@@ -3,7 +3,8 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import PREMASKED, SCHEMAS
-from engine.remask import random_equal_budget
+from engine.remask import random_equal_budget, rebudget
+from engine.tagger import mask_budget, select_masks
 
 
 def _premasked(n_rows: int, seed: int = 0) -> pa.Table:
@@ -34,3 +35,15 @@ def test_random_baseline_does_not_depend_on_batching_and_changes_with_the_seed()
         random_equal_budget(table.slice(25), seed=3)["mask_positions"].to_pylist()
     assert whole == halves
     assert random_equal_budget(table, seed=4)["mask_positions"].to_pylist() != whole
+
+
+def test_another_budget_is_chosen_from_the_stored_scores_by_the_tagging_rule():
+    table = _premasked(200)
+    out = rebudget(table, 0.4)
+    for scores, masks in zip(out["scores"].to_pylist(), out["mask_positions"].to_pylist()):
+        scores = np.array(scores, np.float32)
+        assert masks == select_masks(scores, 0.4).tolist()
+        assert len(masks) <= mask_budget(len(scores), 0.4) and all(scores[p] > 0 for p in masks)
+    assert out.drop_columns(["mask_positions"]).equals(table.drop_columns(["mask_positions"]))
+    more = sum(len(m) for m in out["mask_positions"].to_pylist())
+    assert more > sum(len(m) for m in rebudget(table, 0.15)["mask_positions"].to_pylist())

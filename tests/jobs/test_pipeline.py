@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from engine.contract import PREMASKED, open_dataset, read_manifest
+from engine.tagger import select_masks
 from jobs.config import load_config
 from jobs.plan import make_plan
 from jobs.run import main as run_main
@@ -92,6 +93,19 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     # finetune, score, train-tagger, tag (tagger and random masks), pretrain (two arms), evaluate
     assert second.count("cache hit") == 1 + 1 + 1 + 2 + 2 + 1
     assert "test_accuracy" in second
+
+    # Another mask budget is derived from the stored scores: the tagger is not run again.
+    from jobs.tag import main as tag_main
+
+    assert tag_main([config, "tag.mask_ratio=0.3"]) == 0
+    third = capsys.readouterr().out
+    assert "cache hit (no tagger loaded)" in third and "tagging" not in third.replace("no tagger loaded", "")
+    wider = make_plan(load_config(config, ["tag.mask_ratio=0.3"]))
+    assert wider.tagged == plan.tagged and wider.premasked != plan.premasked
+    derived = read_all(wider.premasked)
+    assert derived["mask_positions"].list.len().sum() >= rows["mask_positions"].list.len().sum()
+    for scores, masks in zip(derived["scores"].to_list(), derived["mask_positions"].to_list()):
+        assert masks == select_masks(np.array(scores, np.float32), 0.3).tolist()
 
 
 @pytest.mark.slow
