@@ -4,6 +4,7 @@ from __future__ import annotations
 from engine.contract import fs
 from engine.contract.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
 from engine.contract.schemas import SCHEMAS
+from engine.contract.store import MODEL_MARKER
 
 
 def list_datasets(store: str) -> list[tuple[str, Manifest]]:
@@ -42,8 +43,6 @@ def incomplete_outputs(store: str, older_than_s: float, now: float) -> list[str]
     """Dataset and model directories without their completion marker (manifest.json,
     model.json) whose newest file is older than `older_than_s`, and stray `*.tmp` files:
     what an interrupted run leaves. A complete dataset or model is never listed."""
-    from engine.contract.store import MODEL_MARKER
-
     candidates = [(d, MANIFEST_NAME) for kind in SCHEMAS for d in fs.list_dirs(fs.join(store, kind))]
     candidates += [(d, MODEL_MARKER) for name in fs.list_dirs(fs.join(store, "models")) for d in fs.list_dirs(name)]
     stale = []
