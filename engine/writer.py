@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from engine.contract import Manifest, ShardInfo, fs, write_manifest
 from engine.contract.schemas import SCHEMAS
@@ -20,8 +19,7 @@ def write_dataset(ds, out_dir: str, kind: str, fingerprint: str, model: str, par
     ds.write_parquet(root, filesystem=filesystem)
     shards, tokens = [], 0
     for path in fs.list_files(out_dir, ".parquet"):
-        with filesystem.open_input_file(fs.resolve(path)[1]) as f:
-            ids = pq.read_table(f, columns=["input_ids"]).column("input_ids")
+        ids = fs.read_parquet(path, ["input_ids"]).column("input_ids")
         tokens += int(pc.sum(pc.list_value_length(ids)).as_py() or 0)
         shards.append(ShardInfo(path=fs.basename(path), rows=len(ids), sha256=fs.sha256(path)))
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())

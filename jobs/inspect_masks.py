@@ -11,7 +11,6 @@ import sys
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from engine.contract import PREMASKED, fs, read_manifest
 from engine.contract.manifest import ManifestError
@@ -28,10 +27,8 @@ def first_rows(directory: str, limit: int) -> pa.Table:
     if manifest.kind != PREMASKED:
         raise ManifestError(f"{directory}: dataset kind is {manifest.kind!r}; inspect shows {PREMASKED!r} datasets")
     tables, count = [], 0
-    filesystem, _ = fs.resolve(directory)
     for shard in manifest.shards:
-        with filesystem.open_input_file(fs.resolve(fs.join(directory, shard.path))[1]) as f:
-            table = pq.read_table(f, columns=["input_ids", "mask_positions"])
+        table = fs.read_parquet(fs.join(directory, shard.path), ["input_ids", "mask_positions"])
         tables.append(table.slice(0, limit - count))
         count += tables[-1].num_rows
         if count >= limit:

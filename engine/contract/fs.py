@@ -29,11 +29,6 @@ def basename(path: str) -> str:
     return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path.rstrip("/"))
 
 
-def exists(path: str) -> bool:
-    fs, p = resolve(path)
-    return fs.get_file_info(p).type != pafs.FileType.NotFound
-
-
 def is_file(path: str) -> bool:
     fs, p = resolve(path)
     return fs.get_file_info(p).type == pafs.FileType.File
@@ -118,6 +113,15 @@ def expand(pattern: str) -> list[str]:
         return [pattern] if info.type == pafs.FileType.File else []
     parent, name = pattern.rsplit("/", 1) if "/" in pattern else (".", pattern)
     return [f for f in list_files(parent) if fnmatch.fnmatch(f.rsplit("/", 1)[1], name)]
+
+
+def read_parquet(path: str, columns: list[str]):
+    """Columns of one Parquet file as a pyarrow Table."""
+    import pyarrow.parquet as pq
+
+    fs, p = resolve(path)
+    with fs.open_input_file(p) as f:
+        return pq.read_table(f, columns=columns)
 
 
 def sha256(path: str, chunk: int = 1 << 22) -> str:
