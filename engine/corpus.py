@@ -1,12 +1,17 @@
-"""The domain corpus: files of documents, checked on the driver, then read by Ray Data one
-file per task. `doc_id` = (file index << 40) + the document's index in its file, so ids are
-stable whatever the parallelism."""
+"""The domain corpus: files of documents, checked on the driver and cut into shards of
+documents there; Ray Data then reads each file once and yields its shards. `doc_id` =
+(file index << 40) + the document's index in its file, so ids are stable whatever the
+parallelism."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pyarrow as pa
 
 from engine.contract import fs
 from engine.readers import InputError, read_table, require_columns
+from engine.shards import nest
 
 FILE_SHIFT = 40
 
@@ -26,24 +31,47 @@ def file_documents(path: str, columns: list[str], fmt: str, encoding: str) -> li
     return [str(c).strip() for row in cells for c in row if c is not None and str(c).strip()]
 
 
-def check_corpus(files: list[str], columns: list[str], fmt: str, encoding: str) -> int:
-    """Read every file once before any model is loaded; returns the number of documents."""
-    total = 0
-    for path in files:
-        total += len(file_documents(path, columns, fmt, encoding))
-    if total == 0:
+def check_corpus(files: list[str], columns: list[str], fmt: str, encoding: str) -> list[int]:
+    """Read every file once before any model is loaded; returns the documents per file."""
+    counts = [len(file_documents(path, columns, fmt, encoding)) for path in files]
+    if sum(counts) == 0:
         raise InputError(f"{files[0] if len(files) == 1 else files}: the corpus has no non-blank "
                          f"text in column(s) {columns}")
-    return total
+    return counts
 
 
-def read_documents(batch: dict[str, np.ndarray], columns: list[str], fmt: str, encoding: str,
-                   block_documents: int = 2048):
-    """Ray Data step over rows of (file_index, path): yields the documents in blocks of
-    `block_documents` rows, so the steps after it stream (and show progress) within a file."""
-    for index, path in zip(batch["file_index"], batch["path"]):
+@dataclasses.dataclass(frozen=True)
+class CorpusShard:
+    """Documents [start, stop) of corpus file number `file_index`; its output shard is `name`."""
+
+    file_index: int
+    path: str
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"file{self.file_index:05d}-doc{self.start:09d}"
+
+
+def corpus_shards(files: list[str], counts: list[int], shard_documents: int, max_documents: int = 0) -> list[CorpusShard]:
+    """The corpus cut into shards of `shard_documents` documents, file by file (a shard never
+    spans two files), up to the first `max_documents` documents (0: all)."""
+    shards, remaining = [], max_documents or sum(counts)
+    for index, (path, count) in enumerate(zip(files, counts)):
+        for start in range(0, min(count, remaining), shard_documents):
+            shards.append(CorpusShard(index, path, start, min(start + shard_documents, count, remaining)))
+        remaining -= min(count, remaining)
+    return shards
+
+
+def read_shards(batch: dict[str, np.ndarray], columns: list[str], fmt: str, encoding: str):
+    """Ray Data step over rows of (path, file_index, starts, stops, names), one row per file:
+    reads the file once and yields one shard row (doc_id, text) per shard asked for."""
+    for path, index, starts, stops, names in zip(batch["path"], batch["file_index"], batch["starts"],
+                                                 batch["stops"], batch["names"]):
         docs = file_documents(str(path), columns, fmt, encoding)
-        for start in range(0, len(docs), block_documents):
-            chunk = docs[start:start + block_documents]
-            yield {"doc_id": (int(index) << FILE_SHIFT) + np.arange(start, start + len(chunk), dtype=np.int64),
-                   "text": np.array(chunk, dtype=object)}
+        for start, stop, name in zip(starts, stops, names):
+            yield nest(str(name), pa.table({
+                "doc_id": (int(index) << FILE_SHIFT) + np.arange(start, stop, dtype=np.int64),
+                "text": pa.array(docs[start:stop], pa.string())}))

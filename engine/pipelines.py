@@ -1,31 +1,37 @@
-"""The two Ray Data pipelines of the engine: importance scoring (stage 2) and tagging with
-mask selection (stage 4), plus the random baseline derived from stored masks."""
+"""The Ray Data pipelines of the engine: importance scoring (stage 2) and tagging with mask
+selection (stage 4), plus datasets derived from stored scores (another budget, the random
+baseline). Each yields shard rows (engine.shards) for the pending shards only."""
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import ray.data
 from ray.data import ActorPoolStrategy
 
-from engine.corpus import read_documents
+from engine.contract import fs
+from engine.corpus import CorpusShard, read_shards
 from engine.remask import random_equal_budget, rebudget
 from engine.scorer import ImportanceScorer
+from engine.shards import PerShard, nest, per_shard
 from engine.tagger import MaskTagger
 from engine.text import SentenceTokenizer
+from engine.writer import shard_file
 
 
 @dataclasses.dataclass(frozen=True)
 class ActorPool:
     """How model actors are placed: the pool grows from `min_size` to `max_size` actors, each
     with `gpus` GPUs (0 on a CPU-only cluster; fractions share a card) and `cpus` CPUs, and
-    receives batches of `batch_size` rows."""
+    receives one shard per call, run in forward passes of at most `max_batch_tokens` tokens."""
 
     min_size: int = 1
     max_size: int = 1
     gpus: float = 0.0
     cpus: float = 1.0
-    batch_size: int = 256
+    max_batch_tokens: int = 16384       # tokens per forward pass (rows regrouped by length)
     tokenizer_actors: int = 1
     # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
     # small machine it runs beside one model actor instead of waiting for it.
@@ -37,41 +43,68 @@ class ActorPool:
 
 def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool):
     return ds.map_batches(
-        SentenceTokenizer, fn_constructor_kwargs=dict(model_path=model_path, max_tokens=max_tokens, split=split),
-        compute=ActorPoolStrategy(min_size=1, max_size=pool.tokenizer_actors), batch_size=1024, num_cpus=pool.text_cpus)
+        PerShard, fn_constructor_kwargs=dict(step=SentenceTokenizer, step_kwargs=dict(
+            model_path=model_path, max_tokens=max_tokens, split=split)),
+        compute=ActorPoolStrategy(min_size=1, max_size=pool.tokenizer_actors), batch_size=1,
+        batch_format="pyarrow", num_cpus=pool.text_cpus)
 
 
-def importance_dataset(examples: pl.DataFrame, scorer_path: str, *, delta: float, max_seq: int,
+def _model(ds, actor: type, kwargs: dict, pool: ActorPool):
+    # One shard per call: the actor regroups its sentences by length into forward passes of
+    # at most `max_batch_tokens` tokens, so a call's results depend on that shard alone.
+    return ds.map_batches(
+        PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens}),
+        compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow")
+
+
+def example_shards(examples: pl.DataFrame, shard_examples: int) -> dict[str, pa.Table]:
+    """The labeled examples (example_id, text, label) cut into named shards, in order."""
+    table = examples.select("example_id", "text", "label").to_arrow()
+    return {f"examples{start:09d}": table.slice(start, shard_examples)
+            for start in range(0, table.num_rows, shard_examples)}
+
+
+def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: float, max_seq: int,
                        split_sentences: bool, filter_stopwords: bool, pool: ActorPool):
-    """examples: (example_id, text, label as class index) -> `importance` rows."""
-    ds = ray.data.from_arrow(examples.select("example_id", "text", "label").to_arrow())
+    """Shards of examples (example_id, text, label as class index) -> shard rows of `importance` rows."""
+    ds = ray.data.from_arrow([nest(name, rows) for name, rows in shards.items()])
     ds = _tokenize(ds, scorer_path, max_seq - 2, split_sentences, pool)
-    return ds.map_batches(
-        ImportanceScorer, fn_constructor_kwargs=dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords),
-        compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=pool.batch_size)
+    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords), pool)
 
 
-def premasked_dataset(files: list[str], columns: list[str], tagger_path: str, *, fmt: str,
-                      encoding: str, max_seq: int, mask_ratio: float, split_sentences: bool,
-                      max_documents: int, pool: ActorPool):
-    """Corpus files -> `premasked` rows (documents split, tokenized, tagged, masks chosen)."""
-    files_ds = ray.data.from_items([{"file_index": i, "path": p} for i, p in enumerate(files)],
-                                   override_num_blocks=len(files))
-    docs = files_ds.map_batches(read_documents, batch_size=1, num_cpus=pool.text_cpus,
+def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path: str, *, fmt: str,
+                      encoding: str, max_seq: int, mask_ratio: float, split_sentences: bool, pool: ActorPool):
+    """Corpus shards -> shard rows of `premasked` rows (documents split, tokenized, tagged, masks chosen)."""
+    by_file: dict[int, dict] = {}
+    for s in shards:
+        item = by_file.setdefault(s.file_index, {"path": s.path, "file_index": s.file_index,
+                                                 "starts": [], "stops": [], "names": []})
+        item["starts"].append(s.start), item["stops"].append(s.stop), item["names"].append(s.name)
+    files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
+    docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.text_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
-    if max_documents:
-        docs = docs.limit(max_documents)
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
-    return ds.map_batches(
-        MaskTagger, fn_constructor_kwargs=dict(model_path=tagger_path, mask_ratio=mask_ratio),
-        compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=pool.batch_size)
+    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio), pool)
 
 
-def random_baseline_dataset(premasked, seed: int):
+def _read_source_shards(batch: dict[str, np.ndarray]):
+    for name, path in zip(batch["name"], batch["path"]):
+        yield nest(str(name), fs.read_parquet(str(path)))
+
+
+def derived_dataset(source_dir: str, names: list[str], step, **kwargs):
+    """Shard rows of a stored dataset's shards `names` (same names), each transformed by
+    `step(rows: pa.Table, **kwargs)`: no model, one task per shard."""
+    items = [{"name": n, "path": fs.join(source_dir, shard_file(n))} for n in names]
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(_read_source_shards, batch_size=1)
+    return ds.map_batches(per_shard, fn_kwargs={"step": step, **kwargs}, batch_size=1, batch_format="pyarrow")
+
+
+def random_baseline_dataset(source_dir: str, names: list[str], seed: int):
     """The same rows with as many masks per sentence, at uniformly random positions."""
-    return premasked.map_batches(random_equal_budget, fn_kwargs={"seed": seed}, batch_format="pyarrow")
+    return derived_dataset(source_dir, names, random_equal_budget, seed=seed)
 
 
-def rebudget_dataset(premasked, mask_ratio: float):
+def rebudget_dataset(source_dir: str, names: list[str], mask_ratio: float):
     """The same rows with masks chosen from the stored scores at another budget ratio."""
-    return premasked.map_batches(rebudget, fn_kwargs={"mask_ratio": mask_ratio}, batch_format="pyarrow")
+    return derived_dataset(source_dir, names, rebudget, mask_ratio=mask_ratio)

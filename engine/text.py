@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pyarrow as pa
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
@@ -49,7 +50,7 @@ class SentenceTokenizer:
         self.max_tokens = max_tokens
         self.split = split
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         texts = [str(t) for t in batch["text"]]
         pieces = [split_sentences(t) if self.split else [t.strip()] for t in texts]
         owner = np.repeat(np.arange(len(texts)), [len(p) for p in pieces])
@@ -60,7 +61,6 @@ class SentenceTokenizer:
         keep = np.array([len(x) > 0 for x in ids], dtype=bool)
         out = {k: np.asarray(v)[owner][keep] for k, v in batch.items() if k != "text"}
         out["sentence_index"] = index[keep]
-        column = np.empty(int(keep.sum()), dtype=object)
-        column[:] = [np.asarray(x, dtype=np.int32) for x, k in zip(ids, keep) if k]
-        out["input_ids"] = column
-        return out
+        # Typed even when empty, so every shard's table has the same schema.
+        out["input_ids"] = pa.array([x for x, k in zip(ids, keep) if k], pa.list_(pa.int32()))
+        return pa.table(out)

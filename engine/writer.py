@@ -1,39 +1,91 @@
-"""Writing a Ray Dataset as a contract dataset: Parquet shards, config.yaml, then manifest.json
-last, so that a directory without a manifest is never mistaken for a complete dataset."""
+"""Writing a contract dataset shard by shard: each shard row of a Ray pipeline becomes
+`<name>.parquet`, written whole under a temporary name and renamed into place; `config.yaml`
+and then `manifest.json` are written last, once every expected shard is there.
+
+A shard file in place is complete, so a rerun of an interrupted stage computes only the shards
+that are missing (`pending_shards`), and the result is the same file for file.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from engine.contract import Manifest, ShardInfo, fs, write_manifest
 from engine.contract.schemas import SCHEMAS
+from engine.shards import unnest
+
+SUFFIX = ".parquet"
 
 
-def write_dataset(ds, out_dir: str, kind: str, fingerprint: str, model: str, params: dict,
-                  config_yaml: str) -> Manifest:
-    fs.delete_dir(out_dir)  # leftovers of an interrupted run: never complete, never reused
-    filesystem, root = fs.resolve(out_dir)
-    ds = ds.map_batches(_cast_to(kind), batch_format="pyarrow", zero_copy_batch=True)
-    ds.context.execution_options.preserve_order = True
-    ds.write_parquet(root, filesystem=filesystem)
-    shards, tokens = [], 0
-    for path in fs.list_files(out_dir, ".parquet"):
-        ids = fs.read_parquet(path, ["input_ids"]).column("input_ids")
-        tokens += int(pc.sum(pc.list_value_length(ids)).as_py() or 0)
-        shards.append(ShardInfo(path=fs.basename(path), rows=len(ids), sha256=fs.sha256(path)))
+def shard_file(name: str) -> str:
+    return name + SUFFIX
+
+
+def pending_shards(out_dir: str, names: list[str]) -> list[str]:
+    """The expected shards not yet in place, in order."""
+    present = {fs.basename(p) for p in fs.list_files(out_dir, SUFFIX)}
+    return [n for n in names if shard_file(n) not in present]
+
+
+def _tokens(table: pa.Table) -> int:
+    return int(pc.sum(pc.list_value_length(table.column("input_ids"))).as_py() or 0)
+
+
+def write_shard(out_dir: str, name: str, rows: pa.Table) -> ShardInfo:
+    """One shard file, visible only once complete (fs.write_bytes: a temporary name and a
+    rename; on object stores a single upload). A retry overwrites the same temporary name."""
+    buffer = pa.BufferOutputStream()
+    pq.write_table(rows, buffer)
+    data = buffer.getvalue().to_pybytes()
+    fs.write_bytes(fs.join(out_dir, shard_file(name)), data)
+    return ShardInfo(path=shard_file(name), rows=rows.num_rows, tokens=_tokens(rows), bytes=len(data),
+                     sha256=hashlib.sha256(data).hexdigest())
+
+
+def write_shards(batch: pa.Table, out_dir: str, kind: str) -> pa.Table:
+    """Ray Data step: shard rows -> files; returns each shard's ShardInfo as a row."""
+    schema = SCHEMAS[kind]
+    written = []
+    for name, rows in unnest(batch):
+        info = write_shard(out_dir, name, rows.select(schema.names).cast(schema))
+        written.append({"shard": name, **dataclasses.asdict(info)})
+    return pa.Table.from_pylist(written)
+
+
+def existing_shard(out_dir: str, name: str) -> ShardInfo:
+    """The ShardInfo of a shard written by an earlier, interrupted run."""
+    path = fs.join(out_dir, shard_file(name))
+    data = fs.read_bytes(path)
+    rows = pq.read_table(pa.BufferReader(data), columns=["input_ids"])
+    return ShardInfo(path=shard_file(name), rows=rows.num_rows, tokens=_tokens(rows), bytes=len(data),
+                     sha256=hashlib.sha256(data).hexdigest())
+
+
+def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint: str, model: str,
+                  params: dict, config_yaml: str, write_cpus: float = 0.25) -> Manifest:
+    """Run `ds` (shard rows of the pending shards, or None when none is pending), write its
+    shards, then the manifest over all of `names`, in that order."""
+    infos: dict[str, ShardInfo] = {}
+    if ds is not None:
+        # Writing is I/O: a quarter CPU, so it runs beside the model actors on a small machine.
+        written = ds.map_batches(write_shards, fn_kwargs=dict(out_dir=out_dir, kind=kind), batch_size=1,
+                                 batch_format="pyarrow", num_cpus=write_cpus)
+        for row in written.iter_rows():
+            infos[row["shard"]] = ShardInfo(**{k: v for k, v in row.items() if k != "shard"})
+    for name in names:
+        if name not in infos:
+            if not fs.is_file(fs.join(out_dir, shard_file(name))):
+                raise RuntimeError(f"{out_dir}: the pipeline wrote no shard {shard_file(name)}")
+            infos[name] = existing_shard(out_dir, name)
+    shards = [infos[n] for n in names]
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
     manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params, shards=shards,
-                        rows=sum(s.rows for s in shards), tokens=tokens,
+                        rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     write_manifest(out_dir, manifest)
     return manifest
-
-
-def _cast_to(kind: str):
-    schema = SCHEMAS[kind]
-
-    def cast(batch):
-        return batch.select(schema.names).cast(schema)
-
-    return cast

@@ -11,11 +11,13 @@ import sys
 import numpy as np
 import polars as pl
 
-from engine.contract import model_is_complete
+from engine.contract import is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
+from engine.contract.verify import reopen_damaged
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
 from engine.readers import InputError
+from engine.shards import numpy_batch
 from engine.text import SentenceTokenizer
 from jobs.config import ConfigError, PipelineConfig, load_config
 from jobs.plan import make_plan
@@ -71,6 +73,22 @@ def say(stage: str, message: str) -> None:
     print(f"[taskpt {stage}] {message}", flush=True)
 
 
+def reuse(stage: str, out: str) -> bool:
+    """Whether the dataset `out` is complete and intact: a cache hit. Shards found missing or
+    truncated (a size check, no reads) are removed with the manifest, so the stage writes them
+    again, and only them."""
+    damaged = reopen_damaged(out)
+    if damaged:
+        say(stage, f"{out}: {len(damaged)} shard(s) missing or damaged ({', '.join(damaged)}); writing them again")
+    return is_complete(out)
+
+
+def pending_note(stage: str, out: str, names: list[str], pending: list[str]) -> None:
+    if len(pending) < len(names):
+        say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
+                   f"{len(pending)} to go")
+
+
 def require_model(path: str, what: str, command: str) -> None:
     if not model_is_complete(path):
         raise StageError(f"{what} is not in the store yet ({path}); run `taskpt {command} CONFIG` first")
@@ -101,8 +119,8 @@ def load_task(cfg: PipelineConfig) -> TaskData:
 def tokenize_examples(table: pl.DataFrame, model_path: str, max_seq: int) -> dict[str, np.ndarray]:
     """Whole examples (no sentence split) as wordpieces; in-process, the labeled sets are small."""
     tokenizer = SentenceTokenizer(model_path, max_tokens=max_seq - 2, split=False)
-    return tokenizer({"example_id": table["example_id"].to_numpy(), "label": table["label"].to_numpy(),
-                      "text": table["text"].to_numpy()})
+    return numpy_batch(tokenizer({"example_id": table["example_id"].to_numpy(), "label": table["label"].to_numpy(),
+                                  "text": table["text"].to_numpy()}))
 
 
 def classification_rows(table: pl.DataFrame, model_path: str, max_seq: int):
@@ -131,4 +149,4 @@ def actor_pool(cfg: PipelineConfig):
     c = cfg.compute
     gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
-                     batch_size=c.batch_size, tokenizer_actors=c.tokenizer_actors)
+                     max_batch_tokens=c.max_batch_tokens, tokenizer_actors=c.tokenizer_actors)

@@ -46,7 +46,7 @@ class ComputeConfig:
     actors_max: int = 1                 # ... and may grow to when the cluster grows
     gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
     cpus_per_actor: float = 1.0
-    batch_size: int = 256               # rows per batch sent to a model actor
+    max_batch_tokens: int = 16384       # tokens per forward pass of a model actor (rows grouped by length)
     tokenizer_actors: int = 1           # CPU actors that split and tokenize text
 
 
@@ -65,6 +65,7 @@ class ScoreConfig:                      # stage 2
     split_sentences: bool = True
     filter_stopwords: bool = True       # stop words never get tagger label 1
     max_examples: int = 0               # score only the first N training examples (0: all)
+    shard_examples: int = 256           # examples per shard: the unit of work, output file and resume
 
 
 @dataclasses.dataclass
@@ -81,6 +82,7 @@ class TagConfig:                        # stage 4
     max_seq: int = 256
     mask_ratio: float = 0.15            # budget k = int(max(1, mask_ratio * wordpieces))
     split_sentences: bool = True
+    shard_documents: int = 1000         # documents per shard: the unit of work, output file and resume
 
 
 @dataclasses.dataclass
@@ -171,6 +173,10 @@ def check(cfg: PipelineConfig) -> None:
         for name in ("epochs", "batch_size", "num_workers", "max_seq"):
             if getattr(params, name) < 1:
                 raise ConfigError(f"config key '{key}.{name}': must be at least 1")
+    for key, value in (("score.shard_examples", cfg.score.shard_examples), ("tag.shard_documents", cfg.tag.shard_documents),
+                       ("compute.max_batch_tokens", cfg.compute.max_batch_tokens)):
+        if value < 1:
+            raise ConfigError(f"config key '{key}': must be at least 1")
     if len(cfg.tagger.class_weights) != 2:
         raise ConfigError("config key 'tagger.class_weights': needs two weights (class 0, class 1)")
     if not 1 <= cfg.compute.actors_min <= cfg.compute.actors_max:

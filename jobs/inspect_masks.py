@@ -12,7 +12,7 @@ import sys
 import polars as pl
 import pyarrow as pa
 
-from engine.contract import PREMASKED, fs, read_manifest
+from engine.contract import PREMASKED, read_manifest, read_rows
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import find_dataset
 from engine.mask_report import class_shares, most_masked, render, token_table
@@ -23,17 +23,7 @@ from jobs.store import resolve_store, store_argument
 
 def first_rows(directory: str, limit: int) -> pa.Table:
     """The first `limit` rows in shard order (no Ray: this is a quick look)."""
-    manifest = read_manifest(directory)
-    if manifest.kind != PREMASKED:
-        raise ManifestError(f"{directory}: dataset kind is {manifest.kind!r}; inspect shows {PREMASKED!r} datasets")
-    tables, count = [], 0
-    for shard in manifest.shards:
-        table = fs.read_parquet(fs.join(directory, shard.path), ["input_ids", "mask_positions"])
-        tables.append(table.slice(0, limit - count))
-        count += tables[-1].num_rows
-        if count >= limit:
-            break
-    return pa.concat_tables(tables)
+    return read_rows(directory, PREMASKED, ["input_ids", "mask_positions"], limit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from engine.contract import FORMAT_VERSION, IMPORTANCE, PREMASKED, dataset_path,
 from engine.corpus import corpus_files
 from jobs.config import PipelineConfig
 
-
 # The tagger chooses masks at this ratio while tagging; another tag.mask_ratio is derived from
 # the stored scores without the model.
 TAGGING_RATIO = 0.15

@@ -5,27 +5,30 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import IMPORTANCE, fs, is_complete
-from engine.pipelines import importance_dataset
-from engine.writer import write_dataset
-from jobs.common import actor_pool, entry_point, load_task, require_model, say
+from engine.contract import IMPORTANCE, fs
+from engine.pipelines import example_shards, importance_dataset
+from engine.writer import pending_shards, write_sharded
+from jobs.common import actor_pool, entry_point, load_task, pending_note, require_model, reuse, say
 
 
 def score(cfg, plan) -> None:
     out = plan.importance
-    if is_complete(out):
+    if reuse("score", out):
         say("score", f"cache hit, {out}")
         return
     require_model(plan.general_finetuned, "the fine-tuned scorer", "finetune")
     task = load_task(cfg)
-    examples = task.train.head(cfg.score.max_examples) if cfg.score.max_examples else task.train
     s = cfg.score
-    say("score", f"scoring {examples.height} training examples with {plan.general_finetuned}")
-    ds = importance_dataset(examples, plan.general_finetuned, delta=s.delta, max_seq=s.max_seq,
+    examples = task.train.head(s.max_examples) if s.max_examples else task.train
+    shards = example_shards(examples, s.shard_examples)
+    pending = pending_shards(out, list(shards))
+    pending_note("score", out, list(shards), pending)
+    say("score", f"scoring {examples.height} training examples in {len(shards)} shard(s) with {plan.general_finetuned}")
+    ds = importance_dataset({n: shards[n] for n in pending}, plan.general_finetuned, delta=s.delta, max_seq=s.max_seq,
                             split_sentences=s.split_sentences, filter_stopwords=s.filter_stopwords,
-                            pool=actor_pool(cfg))
-    manifest = write_dataset(ds, out, IMPORTANCE, fs.basename(out), plan.general_finetuned,
-                             dataclasses.asdict(s), cfg.to_yaml())
+                            pool=actor_pool(cfg)) if pending else None
+    manifest = write_sharded(ds, out, IMPORTANCE, list(shards), fingerprint=fs.basename(out),
+                             model=plan.general_finetuned, params=dataclasses.asdict(s), config_yaml=cfg.to_yaml())
     say("score", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 

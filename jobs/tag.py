@@ -5,41 +5,50 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import PREMASKED, fs, is_complete, open_dataset
-from engine.corpus import check_corpus, corpus_files
+from engine.contract import PREMASKED, fs, read_manifest
+from engine.corpus import check_corpus, corpus_files, corpus_shards
 from engine.pipelines import premasked_dataset, random_baseline_dataset, rebudget_dataset
-from engine.writer import write_dataset
-from jobs.common import actor_pool, entry_point, require_model, say
+from engine.writer import pending_shards, write_sharded
+from jobs.common import actor_pool, entry_point, pending_note, require_model, reuse, say
 from jobs.plan import TAGGING_RATIO
 
 
 def tag_corpus(cfg, plan) -> None:
     """The expensive part: every corpus sentence through the tagger (scores + masks at TAGGING_RATIO)."""
-    d, t = cfg.domain, cfg.tag
-    if is_complete(plan.tagged):
-        say("tag", f"cache hit (no tagger loaded), {plan.tagged}")
+    d, t, out = cfg.domain, cfg.tag, plan.tagged
+    if reuse("tag", out):
+        say("tag", f"cache hit (no tagger loaded), {out}")
         return
     require_model(plan.tagger, "the tagger", "train-tagger")
     files = corpus_files(d.corpus)
-    documents = check_corpus(files, d.columns(), d.format, d.encoding)
-    used = min(documents, d.max_documents) if d.max_documents else documents
-    say("tag", f"tagging {used} of {documents} documents from {len(files)} file(s)"
+    counts = check_corpus(files, d.columns(), d.format, d.encoding)
+    shards = corpus_shards(files, counts, t.shard_documents, d.max_documents)
+    names = [s.name for s in shards]
+    pending = pending_shards(out, names)
+    pending_note("tag", out, names, pending)
+    used = sum(s.stop - s.start for s in shards)
+    say("tag", f"tagging {used} of {sum(counts)} documents from {len(files)} file(s) in {len(shards)} shard(s)"
                + (f" (domain.max_documents={d.max_documents})" if d.max_documents else ""))
-    ds = premasked_dataset(files, d.columns(), plan.tagger, fmt=d.format, encoding=d.encoding,
-                           max_seq=t.max_seq, mask_ratio=TAGGING_RATIO, split_sentences=t.split_sentences,
-                           max_documents=d.max_documents, pool=actor_pool(cfg))
+    ds = premasked_dataset([s for s in shards if s.name in set(pending)], d.columns(), plan.tagger, fmt=d.format,
+                           encoding=d.encoding, max_seq=t.max_seq, mask_ratio=TAGGING_RATIO,
+                           split_sentences=t.split_sentences, pool=actor_pool(cfg)) if pending else None
     params = {**dataclasses.asdict(t), "mask_ratio": TAGGING_RATIO, "masks": "tagger"}
-    manifest = write_dataset(ds, plan.tagged, PREMASKED, fs.basename(plan.tagged), plan.tagger, params, cfg.to_yaml())
-    say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {plan.tagged}")
+    manifest = write_sharded(ds, out, PREMASKED, names, fingerprint=fs.basename(out), model=plan.tagger,
+                             params=params, config_yaml=cfg.to_yaml())
+    say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 
-def derive(cfg, plan, out: str, source: str, transform, params: dict, what: str) -> None:
-    """A premasked dataset computed from another one's stored scores: seconds, no model."""
-    if is_complete(out):
+def derive(cfg, plan, out: str, source: str, build, params: dict, what: str) -> None:
+    """A premasked dataset computed shard by shard from another one's stored scores: no model."""
+    if reuse("tag", out):
         say("tag", f"{what}: cache hit, {out}")
         return
-    ds = transform(open_dataset(source, PREMASKED))
-    manifest = write_dataset(ds, out, PREMASKED, fs.basename(out), plan.tagger, {**params, "source": source}, cfg.to_yaml())
+    names = [s.path.removesuffix(".parquet") for s in read_manifest(source).shards]
+    pending = pending_shards(out, names)
+    pending_note("tag", out, names, pending)
+    manifest = write_sharded(build(source, pending) if pending else None, out, PREMASKED, names,
+                             fingerprint=fs.basename(out), model=plan.tagger, params={**params, "source": source},
+                             config_yaml=cfg.to_yaml())
     say("tag", f"wrote {what} ({manifest.rows} sentences, derived from stored scores) to {out}")
 
 
@@ -47,9 +56,9 @@ def tag(cfg, plan) -> None:
     tag_corpus(cfg, plan)
     ratio = cfg.tag.mask_ratio
     if plan.premasked != plan.tagged:
-        derive(cfg, plan, plan.premasked, plan.tagged, lambda ds: rebudget_dataset(ds, ratio),
+        derive(cfg, plan, plan.premasked, plan.tagged, lambda src, names: rebudget_dataset(src, names, ratio),
                {"masks": "tagger", "mask_ratio": ratio}, f"the tagger's masks at budget {ratio}")
-    derive(cfg, plan, plan.random_masks, plan.premasked, lambda ds: random_baseline_dataset(ds, cfg.seed),
+    derive(cfg, plan, plan.random_masks, plan.premasked, lambda src, names: random_baseline_dataset(src, names, cfg.seed),
            {"masks": "random-equal-budget", "seed": cfg.seed}, "the random baseline (same masks per sentence)")
 
 

@@ -105,3 +105,25 @@ def s3_store():
     yield f"s3://taskpt-test/store?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
     patch.undo()
     server.stop()
+
+
+def write_table_shards(table, out_dir: str, kind: str, shards: int = 3, fingerprint: str = "f",
+                       model: str = "m", params: dict | None = None, config_yaml: str = "seed: 1\n"):
+    """`table` written as a contract dataset of `shards` consecutive shards named part0, part1, ...
+    through the engine's writer on Ray."""
+    import numpy as np
+    import ray.data
+
+    from engine.shards import nest
+    from engine.writer import write_sharded
+
+    names = [f"part{i}" for i in range(shards)]
+    bounds = np.linspace(0, table.num_rows, shards + 1).astype(int)
+    ds = ray.data.from_arrow([nest(n, table.slice(a, b - a)) for n, a, b in zip(names, bounds, bounds[1:])])
+    return write_sharded(ds, out_dir, kind, names, fingerprint=fingerprint, model=model, params=params or {},
+                         config_yaml=config_yaml)
+
+
+@pytest.fixture
+def write_rows(local_ray):
+    return write_table_shards

@@ -13,9 +13,9 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import ray.train
 import ray.train.torch
-import numpy as np
 import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 

@@ -4,21 +4,9 @@ This is the only part of `engine` that `trainer` may import. The format is writt
 `docs/format.md`; `FORMAT_VERSION` changes whenever a reader of version N could misread a
 dataset written by version N+1.
 """
-from engine.contract.manifest import (
-    FORMAT_VERSION,
-    Manifest,
-    ShardInfo,
-    read_manifest,
-    write_manifest,
-)
+from engine.contract.manifest import FORMAT_VERSION, Manifest, ShardInfo, read_manifest, write_manifest
 from engine.contract.schemas import IMPORTANCE, PREMASKED, SCHEMAS
-from engine.contract.store import (
-    dataset_path,
-    is_complete,
-    model_is_complete,
-    model_path,
-    open_dataset,
-)
+from engine.contract.store import dataset_path, is_complete, model_is_complete, model_path, open_dataset, read_rows
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,5 +21,6 @@ __all__ = [
     "model_path",
     "open_dataset",
     "read_manifest",
+    "read_rows",
     "write_manifest",
 ]

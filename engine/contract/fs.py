@@ -71,6 +71,13 @@ def list_files(path: str, suffix: str = "") -> list[str]:
     return [join(path, n) for n in names if n.endswith(suffix)]
 
 
+def file_sizes(path: str, suffix: str = "") -> dict[str, int]:
+    """{name: size} of the files directly under a directory, from one listing."""
+    fs, p = resolve(path)
+    infos = fs.get_file_info(pafs.FileSelector(p, allow_not_found=True))
+    return {i.base_name: i.size for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix)}
+
+
 def list_dirs(path: str) -> list[str]:
     """Directories directly under `path`, sorted, as full paths (none if it does not exist)."""
     fs, p = resolve(path)
@@ -115,7 +122,7 @@ def expand(pattern: str) -> list[str]:
     return [f for f in list_files(parent) if fnmatch.fnmatch(f.rsplit("/", 1)[1], name)]
 
 
-def read_parquet(path: str, columns: list[str]):
+def read_parquet(path: str, columns: list[str] | None = None):
     """Columns of one Parquet file as a pyarrow Table."""
     import pyarrow.parquet as pq
 

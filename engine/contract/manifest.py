@@ -6,7 +6,8 @@ import json
 
 from engine.contract import fs
 
-FORMAT_VERSION = 1
+# 2: shards named after their input shard; each shard records its tokens and bytes.
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 
 
@@ -16,8 +17,10 @@ class ManifestError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ShardInfo:
-    path: str  # relative to the dataset directory
+    path: str    # relative to the dataset directory; named after the input shard it came from
     rows: int
+    tokens: int  # wordpieces (input_ids) in its rows
+    bytes: int   # file size: a cheap check that the file is the one written
     sha256: str
 
 

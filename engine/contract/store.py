@@ -39,13 +39,35 @@ def read_model_info(model_dir: str) -> dict:
     return json.loads(fs.read_bytes(fs.join(model_dir, MODEL_MARKER)))
 
 
-def open_dataset(dataset_dir: str, kind: str):
-    """A complete dataset of the given kind as a Ray Dataset, shards in manifest order."""
-    import ray.data
-
-    manifest: Manifest = read_manifest(dataset_dir)
+def _manifest_of_kind(dataset_dir: str, kind: str) -> Manifest:
+    manifest = read_manifest(dataset_dir)
     if manifest.kind != kind:
         raise ManifestError(f"{dataset_dir}: dataset kind is {manifest.kind!r}, expected {kind!r}")
+    return manifest
+
+
+def read_rows(dataset_dir: str, kind: str, columns: list[str] | None = None, limit: int | None = None):
+    """The rows of a complete dataset as one pyarrow Table, without Ray, shards in manifest
+    order (the order they were written in), at most `limit`: for quick looks and checks."""
+    import pyarrow as pa
+
+    schema = SCHEMAS[kind] if columns is None else pa.schema([SCHEMAS[kind].field(c) for c in columns])
+    tables, count = [], 0
+    for shard in _manifest_of_kind(dataset_dir, kind).shards:
+        if limit is not None and count >= limit:
+            break
+        table = fs.read_parquet(fs.join(dataset_dir, shard.path), schema.names).cast(schema)
+        tables.append(table if limit is None else table.slice(0, limit - count))
+        count += tables[-1].num_rows
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def open_dataset(dataset_dir: str, kind: str):
+    """A complete dataset of the given kind as a Ray Dataset (Ray reads shards in parallel, so
+    row order is not guaranteed; `doc_id`/`example_id` and `sentence_index` identify rows)."""
+    import ray.data
+
+    manifest = _manifest_of_kind(dataset_dir, kind)
     paths = [fs.join(dataset_dir, s.path) for s in manifest.shards]
     if not paths:
         raise ManifestError(f"{dataset_dir}: the dataset has no shards")

@@ -39,6 +39,26 @@ def verify_dataset(dataset_dir: str) -> list[str]:
     return problems
 
 
+def damaged_shards(dataset_dir: str) -> list[str]:
+    """Shards of a complete dataset that are missing or not the size the manifest records: a
+    cheap check (one listing, no reads) made before a dataset is reused."""
+    sizes = fs.file_sizes(dataset_dir, ".parquet")
+    return [s.path for s in read_manifest(dataset_dir).shards if sizes.get(s.path) != s.bytes]
+
+
+def reopen_damaged(dataset_dir: str) -> list[str]:
+    """When a complete dataset has damaged shards: remove them and the manifest, so that the
+    next write of the dataset computes those shards again, and only those. Returns them."""
+    if not fs.is_file(fs.join(dataset_dir, MANIFEST_NAME)):
+        return []
+    damaged = damaged_shards(dataset_dir)
+    if damaged:
+        fs.delete(fs.join(dataset_dir, MANIFEST_NAME))
+        for path in damaged:
+            fs.delete(fs.join(dataset_dir, path))
+    return damaged
+
+
 def incomplete_outputs(store: str, older_than_s: float, now: float) -> list[str]:
     """Dataset and model directories without their completion marker (manifest.json,
     model.json) whose newest file is older than `older_than_s`, and stray `*.tmp` files:

@@ -7,9 +7,21 @@ import pyarrow.parquet as pq
 import pytest
 import ray.data
 
-from engine.contract import IMPORTANCE, PREMASKED, SCHEMAS, fs, is_complete, open_dataset, read_manifest
+from engine.contract import (
+    FORMAT_VERSION,
+    IMPORTANCE,
+    PREMASKED,
+    SCHEMAS,
+    fs,
+    is_complete,
+    open_dataset,
+    read_manifest,
+    read_rows,
+)
 from engine.contract.manifest import ManifestError
-from engine.writer import write_dataset
+from engine.contract.verify import damaged_shards, reopen_damaged
+from engine.shards import nest
+from engine.writer import pending_shards, write_sharded
 
 
 def premasked_rows(n):
@@ -19,37 +31,73 @@ def premasked_rows(n):
                      "mask_positions": [np.array([i % 7], np.int32) for i in range(n)]}, schema=SCHEMAS[PREMASKED])
 
 
-def test_written_dataset_reads_back_row_for_row_with_a_verifiable_manifest(local_ray, tmp_path):
+def test_written_dataset_reads_back_row_for_row_with_a_verifiable_manifest(write_rows, tmp_path):
     rows = premasked_rows(500)
     out = str(tmp_path / "premasked" / "abc")
-    manifest = write_dataset(ray.data.from_arrow(rows).repartition(3), out, PREMASKED, "abc", "m", {"k": 1}, "seed: 1\n")
-    assert is_complete(out) and manifest.rows == 500 and sum(s.rows for s in manifest.shards) == 500
+    manifest = write_rows(rows, out, PREMASKED, shards=3, fingerprint="abc", params={"k": 1})
+    assert is_complete(out) and manifest.rows == 500 and [s.path for s in manifest.shards] == [
+        "part0.parquet", "part1.parquet", "part2.parquet"]
     on_disk = read_manifest(out)
-    assert on_disk == manifest and on_disk.version == 1 and on_disk.kind == PREMASKED
+    assert on_disk == manifest and on_disk.version == FORMAT_VERSION == 2 and on_disk.kind == PREMASKED
     for shard in on_disk.shards:
-        assert fs.sha256(fs.join(out, shard.path)) == shard.sha256
-        assert pq.read_metadata(fs.join(out, shard.path)).num_rows == shard.rows
+        path = fs.join(out, shard.path)
+        assert fs.sha256(path) == shard.sha256 and fs.file_info(path).size == shard.bytes
+        assert pq.read_metadata(path).num_rows == shard.rows
+    assert on_disk.tokens == sum(s.tokens for s in on_disk.shards) == sum(i % 7 + 1 for i in range(500))
     back = pa.concat_tables(open_dataset(out, PREMASKED).iter_batches(batch_format="pyarrow"))
     assert back.schema == SCHEMAS[PREMASKED]
     assert back.sort_by("doc_id").equals(rows)
+    assert read_rows(out, PREMASKED).equals(rows)  # shards in manifest order: the rows in their original order
     assert (tmp_path / "premasked" / "abc" / "config.yaml").read_text() == "seed: 1\n"
+    assert sorted(p.name for p in (tmp_path / "premasked" / "abc").iterdir()) == [
+        "config.yaml", "manifest.json", "part0.parquet", "part1.parquet", "part2.parquet"]
 
 
-def test_a_directory_without_manifest_is_incomplete_and_is_replaced_on_the_next_write(local_ray, tmp_path):
-    out = tmp_path / "premasked" / "x"
-    out.mkdir(parents=True)
-    (out / "leftover.parquet").write_bytes(b"half a shard")
+def test_a_rerun_writes_only_the_missing_shards_and_gives_the_same_dataset(write_rows, tmp_path):
+    rows = premasked_rows(90)
+    out = tmp_path / "premasked" / "r"
+    first = write_rows(rows, str(out), PREMASKED, shards=3)
+    # An interrupted run: no manifest, one shard not written yet, a half-written temporary file.
+    (out / "manifest.json").unlink()
+    (out / "part1.parquet").unlink()
+    (out / "part1.parquet.tmp").write_bytes(b"half a shard")
     assert not is_complete(str(out))
     with pytest.raises(ManifestError, match="no manifest"):
         open_dataset(str(out), PREMASKED)
-    write_dataset(ray.data.from_arrow(premasked_rows(10)), str(out), PREMASKED, "x", "m", {}, "")
-    assert not (out / "leftover.parquet").exists()
-    assert open_dataset(str(out), PREMASKED).count() == 10
+    assert pending_shards(str(out), ["part0", "part1", "part2"]) == ["part1"]
+    kept = {n: (out / n).stat().st_mtime_ns for n in ("part0.parquet", "part2.parquet")}
+    ds = ray.data.from_arrow([nest("part1", rows.slice(30, 30))])
+    again = write_sharded(ds, str(out), PREMASKED, ["part0", "part1", "part2"], fingerprint="f", model="m",
+                          params={}, config_yaml="seed: 1\n")
+    assert again.shards == first.shards and again.rows == 90
+    assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept  # not rewritten
+    assert not (out / "part1.parquet.tmp").exists()  # the retry wrote over its own temporary name
+    assert read_rows(str(out), PREMASKED).equals(rows)
+
+
+def test_a_shard_the_pipeline_did_not_write_stops_the_manifest(local_ray, tmp_path):
+    out = str(tmp_path / "premasked" / "m")
+    ds = ray.data.from_arrow([nest("a", premasked_rows(5))])
+    with pytest.raises(RuntimeError, match="wrote no shard b.parquet"):
+        write_sharded(ds, out, PREMASKED, ["a", "b"], fingerprint="m", model="m", params={}, config_yaml="")
+    assert not is_complete(out) and pending_shards(out, ["a", "b"]) == ["b"]
+
+
+def test_a_truncated_shard_reopens_the_dataset_for_that_shard_only(write_rows, tmp_path):
+    out = tmp_path / "premasked" / "t"
+    write_rows(premasked_rows(60), str(out), PREMASKED, shards=3)
+    assert damaged_shards(str(out)) == [] and reopen_damaged(str(out)) == []
+    with open(out / "part2.parquet", "r+b") as f:
+        f.truncate(50)
+    assert damaged_shards(str(out)) == ["part2.parquet"]
+    assert reopen_damaged(str(out)) == ["part2.parquet"]
+    assert not is_complete(str(out)) and pending_shards(str(out), ["part0", "part1", "part2"]) == ["part2"]
 
 
 def _manifest(tmp_path, **changes):
-    data = {"format": "taskpt", "version": 1, "kind": IMPORTANCE, "fingerprint": "f", "model": "m", "params": {},
-            "shards": [{"path": "a.parquet", "rows": 1, "sha256": "0"}], "rows": 1} | changes
+    data = {"format": "taskpt", "version": FORMAT_VERSION, "kind": IMPORTANCE, "fingerprint": "f", "model": "m",
+            "params": {}, "shards": [{"path": "a.parquet", "rows": 1, "tokens": 1, "bytes": 1, "sha256": "0"}],
+            "rows": 1} | changes
     (tmp_path / "manifest.json").write_text(json.dumps(data))
     return str(tmp_path)
 
@@ -57,12 +105,14 @@ def _manifest(tmp_path, **changes):
 def test_an_unknown_format_version_is_an_error_that_names_it(tmp_path):
     with pytest.raises(ManifestError, match="format version 7 is not supported"):
         read_manifest(_manifest(tmp_path, version=7))
+    with pytest.raises(ManifestError, match=r"format version 1 is not supported \(this taskpt reads version 2\)"):
+        read_manifest(_manifest(tmp_path, version=1))
 
 
 def test_shard_paths_outside_the_dataset_are_rejected(tmp_path):
     for bad in ("../other/a.parquet", "/etc/passwd", "s3://bucket/a.parquet"):
         with pytest.raises(ManifestError, match="points outside the dataset"):
-            read_manifest(_manifest(tmp_path, shards=[{"path": bad, "rows": 1, "sha256": "0"}]))
+            read_manifest(_manifest(tmp_path, shards=[{"path": bad, "rows": 1, "tokens": 1, "bytes": 1, "sha256": "0"}]))
 
 
 def test_reading_a_dataset_as_the_wrong_kind_is_refused(tmp_path):

@@ -1,14 +1,12 @@
 """The store on object storage: the same code, against a real S3 server on loopback."""
 import numpy as np
 import pyarrow as pa
-import ray.data
 
-from engine.contract import PREMASKED, SCHEMAS, dataset_path, fs, is_complete, open_dataset, read_manifest
-from engine.contract.verify import list_datasets, verify_dataset
-from engine.writer import write_dataset
+from engine.contract import PREMASKED, SCHEMAS, dataset_path, fs, is_complete, open_dataset, read_manifest, read_rows
+from engine.contract.verify import damaged_shards, list_datasets, verify_dataset
 
 
-def test_a_dataset_round_trips_through_s3(local_ray, s3_store):
+def test_a_dataset_round_trips_through_s3(write_rows, s3_store):
     n = 200
     rows = pa.table({"doc_id": np.arange(n), "sentence_index": np.zeros(n, np.int32),
                      "input_ids": [np.arange(i % 5 + 1, dtype=np.int32) for i in range(n)],
@@ -17,10 +15,11 @@ def test_a_dataset_round_trips_through_s3(local_ray, s3_store):
     out = dataset_path(s3_store, PREMASKED, "s3abc")
     assert out.startswith("s3://taskpt-test/store/premasked/s3abc?endpoint_override=")
     assert not is_complete(out)
-    manifest = write_dataset(ray.data.from_arrow(rows).repartition(2), out, PREMASKED, "s3abc", "m", {}, "seed: 1\n")
+    manifest = write_rows(rows, out, PREMASKED, shards=2, fingerprint="s3abc")
     assert is_complete(out) and read_manifest(out) == manifest and manifest.rows == n
     back = pa.concat_tables(open_dataset(out, PREMASKED).iter_batches(batch_format="pyarrow"))
-    assert back.sort_by("doc_id").equals(rows)
-    assert verify_dataset(out) == []
+    assert back.sort_by("doc_id").equals(rows) and read_rows(out, PREMASKED).equals(rows)
+    assert verify_dataset(out) == [] and damaged_shards(out) == []
+    assert sorted(fs.file_sizes(out)) == ["config.yaml", "manifest.json", "part0.parquet", "part1.parquet"]
     assert [m.fingerprint for _, m in list_datasets(s3_store)] == ["s3abc"]
     assert fs.read_bytes(fs.join(out, "config.yaml")) == b"seed: 1\n"

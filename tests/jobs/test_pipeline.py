@@ -52,7 +52,7 @@ def tiny_project(tmp_path_factory, tiny_bert):
         "task": {"train": labeled(root / "train.tsv", 48, 1), "dev": labeled(root / "dev.tsv", 16, 2),
                  "test": labeled(root / "test.tsv", 16, 3)},
         "domain": {"corpus": str(root / "corpus.csv"), "text_column": ["statement", "reply"]},
-        "compute": {"batch_size": 16},
+        "compute": {"max_batch_tokens": 512},
         "finetune": {**train, "epochs": 2, "max_seq": 32},
         "score": {"delta": 0.05},
         "tagger": {**train, "class_weights": [1.0, 20.0], "val_fraction": 0.25, "max_seq": 32},

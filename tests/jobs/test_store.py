@@ -2,25 +2,23 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-import ray.data
 
 from engine.contract import PREMASKED, SCHEMAS, read_manifest
-from engine.writer import write_dataset
 from jobs.inspect_masks import main as inspect_main
 from jobs.store import ls
 from jobs.store import main as store_main
 
 
 @pytest.fixture
-def store_with_dataset(local_ray, tmp_path, tiny_tagger):
+def store_with_dataset(write_rows, tmp_path, tiny_tagger):
     n = 300
     rows = pa.table({"doc_id": np.arange(n), "sentence_index": np.zeros(n, np.int32),
                      "input_ids": [np.array([5, 30, 14, 36], np.int32)] * n,
                      "scores": [np.array([0.1, -1, 2, 0.5], np.float32)] * n,
                      "mask_positions": [np.array([2], np.int32)] * n}, schema=SCHEMAS[PREMASKED])
     directory = str(tmp_path / "store" / PREMASKED / "feedbeef00")
-    write_dataset(ray.data.from_arrow(rows).repartition(3), directory, PREMASKED, "feedbeef00", tiny_tagger,
-                  {"masks": "tagger"}, "seed: 1\n")
+    write_rows(rows, directory, PREMASKED, shards=3, fingerprint="feedbeef00", model=tiny_tagger,
+               params={"masks": "tagger"})
     return str(tmp_path / "store"), directory
 
 
