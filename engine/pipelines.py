@@ -41,6 +41,15 @@ class ActorPool:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
 
 
+def one_shard_per_block(ds) -> None:
+    """Ray buffers what one task outputs into blocks of up to `target_max_block_size` (128 MiB),
+    so all the shards of a file would travel as one block: tagged in one call, written at the
+    end, lost together when the job is killed. A block size target of one byte ends a block
+    after every row: each shard flows, is tagged and is written on its own. The setting is
+    this dataset's own DataContext (captured when it was created), not the process's."""
+    ds.context.target_max_block_size = 1
+
+
 def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool):
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=SentenceTokenizer, step_kwargs=dict(
@@ -68,6 +77,7 @@ def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: 
                        split_sentences: bool, filter_stopwords: bool, pool: ActorPool):
     """Shards of examples (example_id, text, label as class index) -> shard rows of `importance` rows."""
     ds = ray.data.from_arrow([nest(name, rows) for name, rows in shards.items()])
+    one_shard_per_block(ds)
     ds = _tokenize(ds, scorer_path, max_seq - 2, split_sentences, pool)
     return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords), pool)
 
@@ -81,6 +91,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
                                                  "starts": [], "stops": [], "names": []})
         item["starts"].append(s.start), item["stops"].append(s.stop), item["names"].append(s.name)
     files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
+    one_shard_per_block(files_ds)
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.text_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
@@ -96,7 +107,9 @@ def derived_dataset(source_dir: str, names: list[str], step, **kwargs):
     """Shard rows of a stored dataset's shards `names` (same names), each transformed by
     `step(rows: pa.Table, **kwargs)`: no model, one task per shard."""
     items = [{"name": n, "path": fs.join(source_dir, shard_file(n))} for n in names]
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(_read_source_shards, batch_size=1)
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    one_shard_per_block(ds)
+    ds = ds.map_batches(_read_source_shards, batch_size=1)
     return ds.map_batches(per_shard, fn_kwargs={"step": step, **kwargs}, batch_size=1, batch_format="pyarrow")
 
 

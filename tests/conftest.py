@@ -17,7 +17,7 @@ what who your my i he she they we do did have has yes okay go come know think wa
 here there now then well just like really very too so much more time life man way night""".split()
 
 
-def build_tiny_bert(path, num_labels: int = 2, seed: int = 0) -> str:
+def build_tiny_bert(path, num_labels: int = 2, seed: int = 0, hidden: int = 32, layers: int = 2) -> str:
     """A randomly initialised 2-layer BERT with a small wordpiece vocabulary, saved as a Hugging
     Face directory (config.json, model.safetensors, tokenizer.json)."""
     import torch
@@ -33,8 +33,8 @@ def build_tiny_bert(path, num_labels: int = 2, seed: int = 0) -> str:
     tokenizer = BertTokenizerFast(vocab=os.path.join(path, "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=300,
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=300,
                         num_labels=num_labels)
     BertModel(config).save_pretrained(path)
     return str(path)
