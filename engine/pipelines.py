@@ -36,6 +36,9 @@ class ActorPool:
     # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
     # small machine it runs beside one model actor instead of waiting for it.
     text_cpus: float = 0.5
+    # Reading files and writing shards reserve a quarter CPU per task: with the actors above a
+    # 2-CPU machine still has room for one read and one write at a time.
+    io_cpus: float = 0.25
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
@@ -92,7 +95,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
         item["starts"].append(s.start), item["stops"].append(s.stop), item["names"].append(s.name)
     files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
     one_shard_per_block(files_ds)
-    docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.text_cpus,
+    docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
     return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio), pool)

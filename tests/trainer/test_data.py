@@ -47,11 +47,8 @@ def test_holdout_buckets_are_stable_and_roughly_uniform():
     assert not (a == _bucket(ids, 43)).all()
 
 
-def test_tapt_rows_pack_the_task_text_by_example_without_stored_masks(local_ray, tmp_path):
-    import ray.data
-
+def test_tapt_rows_pack_the_task_text_by_example_without_stored_masks(write_rows, tmp_path):
     from engine.contract import IMPORTANCE, SCHEMAS
-    from engine.writer import write_dataset
     from trainer.data import pretraining_rows
 
     n = 40
@@ -60,7 +57,7 @@ def test_tapt_rows_pack_the_task_text_by_example_without_stored_masks(local_ray,
                      "important": [np.zeros(5, bool)] * n, "labels": [np.zeros(5, np.int8)] * n,
                      "p_full": np.ones(n, np.float32), "correct": np.ones(n, bool)}, schema=SCHEMAS[IMPORTANCE])
     out = str(tmp_path / "importance")
-    write_dataset(ray.data.from_arrow(rows), out, IMPORTANCE, "f", "m", {}, "")
+    write_rows(rows, out, IMPORTANCE, shards=2)
     train, held = pretraining_rows(out, IMPORTANCE, max_tokens=254, max_predictions=40, short_seq_prob=0.0,
                                    seed=0, stored_masks=False, holdout=0.25)
     packed = train.take_all() + held.take_all()
