@@ -15,12 +15,18 @@ COMMANDS = {
     "evaluate": ("jobs.evaluate", "stage 6: fine-tune every arm and report test metrics"),
     "store": ("jobs.store", "store ls | store verify ID: the datasets in the store, and their integrity"),
     "inspect": ("jobs.inspect_masks", "inspect ID: sentences with their masks, masks per word class"),
+    "submit": ("jobs.submit", "submit CONFIG.yaml [--stage S]: run on a Ray cluster as a Ray job"),
+    "logs": ("jobs.submit", "logs ID [--follow]: a submitted job's output"),
+    "status": ("jobs.submit", "status ID: a submitted job's state"),
+    "stop": ("jobs.submit", "stop ID: stop a submitted job"),
 }
+JOB_COMMANDS = {"submit", "logs", "status", "stop"}  # one module, told which command it is
 
 
 def usage() -> str:
     lines = ["usage: taskpt COMMAND CONFIG.yaml [key.sub=value ...]",
-             "       taskpt store ls|verify ...   taskpt inspect ID ...", "", "commands:"]
+             "       taskpt store ls|verify|gc ...   taskpt inspect ID ...",
+             "       taskpt submit CONFIG.yaml [--stage S] [--address URL]   taskpt logs|status|stop ID", "", "commands:"]
     lines += [f"  {name:<13} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -34,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"taskpt: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    return module.main(argv[1:], command=argv[0]) if argv[0] in JOB_COMMANDS else module.main(argv[1:])
 
 
 if __name__ == "__main__":

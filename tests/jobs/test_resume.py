@@ -4,49 +4,28 @@ gives the same dataset, file for file, as a run that was never interrupted."""
 import os
 import pathlib
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-import yaml
 
 from engine.contract import PREMASKED, read_manifest, read_rows
-from engine.contract.store import commit_model
 from jobs.config import load_config
 from jobs.plan import make_plan
 from jobs.store import main as store_main
 from jobs.tag import main as tag_main
 
 SHARDS = 24
-WORDS = "the movie was great fun and the plot was bad boring mess i love it so much what a dull story".split()
 
 
 @pytest.fixture(scope="module")
-def tagging_project(tmp_path_factory, tiny_bert, tiny_tagger):
+def tagging_project(tmp_path_factory, tagging_project_maker):
     """A config whose stage 4 has SHARDS shards to write, with the tagger already in two
     stores: `store` (the run that gets killed) and `reference` (the run that does not)."""
     root = tmp_path_factory.mktemp("resume")
-    rng = np.random.default_rng(3)
-    docs = [" ".join(rng.choice(WORDS, 7)) + ". " + " ".join(rng.choice(WORDS, 5)) + "!" for _ in range(2 * SHARDS)]
-    (root / "corpus.txt").write_text("\n".join(docs) + "\n")
-    for split in ("train", "dev", "test"):
-        (root / f"{split}.tsv").write_text("text\tlabel\ngood fun\tpos\nbad mess\tneg\n")
-    config = {"model": tiny_bert, "store": str(root / "store"),
-              "task": {s: str(root / f"{s}.tsv") for s in ("train", "dev", "test")},
-              "domain": {"corpus": str(root / "corpus.txt")},
-              "compute": {"max_batch_tokens": 256},
-              "tag": {"max_seq": 32, "shard_documents": 2}}
-    path = root / "tag.yaml"
-    path.write_text(yaml.safe_dump(config))
-    for store in ("store", "reference"):
-        plan = make_plan(load_config(str(path), [f"store={root / store}"]))
-        shutil.copytree(tiny_tagger, plan.tagger)
-        commit_model(plan.tagger, {"test": "tiny tagger"})
-    return root, str(path)
+    return root, tagging_project_maker(root, documents=2 * SHARDS, shard_documents=2, stores=("store", "reference"))
 
 
 def shard_times(directory) -> dict[str, int]:
