@@ -62,7 +62,8 @@ def ray_session(cfg: PipelineConfig):
     if address:
         ray.init(address=address)
     else:
-        ray.init(num_cpus=cfg.compute.num_cpus, include_dashboard=False)
+        # "local": a new Ray for this command, never a stale cluster found in /tmp/ray.
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False)
     try:
         yield
     finally:

@@ -51,7 +51,8 @@ def local_ray():
 
     # Workers get the loopback S3 server's dummy credentials the way cluster workers get real
     # ones: from their environment (a pickled pyarrow S3 filesystem carries no env credentials).
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # address="local": always a new cluster, never one a `ray start` elsewhere left behind.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": dict(S3_TEST_CREDENTIALS)})
     yield ray
     ray.shutdown()
@@ -128,47 +129,3 @@ def write_table_shards(table, out_dir: str, kind: str, shards: int = 3, fingerpr
 def write_rows(local_ray):
     return write_table_shards
 
-
-def make_tagging_project(root, tiny_bert: str, tiny_tagger: str, documents: int, shard_documents: int,
-                         stores: tuple[str, ...] = ("store",), config_dir=None) -> str:
-    """A config whose stage 4 tags `documents` documents in shards of `shard_documents`, with
-    the tagger already committed in each of `stores` (directories under root); returns the
-    config's path (written in `config_dir`, default root)."""
-    import pathlib
-    import shutil
-
-    import numpy as np
-    import yaml
-
-    from engine.contract.store import commit_model
-    from jobs.config import load_config
-    from jobs.plan import make_plan
-
-    root = pathlib.Path(root)
-    rng = np.random.default_rng(3)
-    words = WORDS[:60]
-    docs = [" ".join(rng.choice(words, 7)) + ". " + " ".join(rng.choice(words, 5)) + "!" for _ in range(documents)]
-    (root / "corpus.txt").write_text("\n".join(docs) + "\n")
-    for split in ("train", "dev", "test"):
-        (root / f"{split}.tsv").write_text("text\tlabel\ngood fun\tpos\nbad mess\tneg\n")
-    config = {"model": tiny_bert, "store": str(root / stores[0]),
-              "task": {s: str(root / f"{s}.tsv") for s in ("train", "dev", "test")},
-              "domain": {"corpus": str(root / "corpus.txt")},
-              "compute": {"max_batch_tokens": 256},
-              "tag": {"max_seq": 32, "shard_documents": shard_documents}}
-    path = pathlib.Path(config_dir or root) / "tag.yaml"
-    path.write_text(yaml.safe_dump(config))
-    for store in stores:
-        plan = make_plan(load_config(str(path), [f"store={root / store}"]))
-        shutil.copytree(tiny_tagger, plan.tagger)
-        commit_model(plan.tagger, {"test": "tiny tagger"})
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def tagging_project_maker(tiny_bert, tiny_tagger):
-    """make_tagging_project with the session's tiny BERT and tagger."""
-    def make(root, documents: int, shard_documents: int, stores=("store",), config_dir=None) -> str:
-        return make_tagging_project(root, tiny_bert, tiny_tagger, documents, shard_documents, stores, config_dir)
-
-    return make

@@ -52,6 +52,8 @@ def ray_head(tmp_path_factory):
     yield address
     os.killpg(head.pid, signal.SIGTERM)
     head.wait(60)
+    # `ray start` leaves the address of the cluster it started here for later `ray.init()`s.
+    pathlib.Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)
 
 
 def test_a_bad_config_key_fails_before_anything_is_uploaded(tmp_path, capsys):
