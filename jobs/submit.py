@@ -16,6 +16,7 @@ import asyncio
 import os
 import shlex
 import sys
+import time
 
 from jobs.config import ConfigError, load_config
 
@@ -57,6 +58,19 @@ def client(address: str | None):
                                headers=auth_headers(dict(os.environ)))
 
 
+def submit(jobs, request: dict, wait_s: float = 60.0) -> str:
+    """submit_job, waiting while a head that has just started has no job agent ready yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return jobs.submit_job(**request)
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise
+            print("the head's job agent is not ready yet; retrying", file=sys.stderr, flush=True)
+            time.sleep(2)
+
+
 def follow(jobs, job_id: str) -> str:
     """Print the job's logs as they come until it ends; returns its final status."""
     async def tail():
@@ -85,7 +99,7 @@ def main(argv: list[str] | None = None, command: str = "submit") -> int:
         request = job_request(args.config, args.stage, args.overrides, args.working_dir) if command == "submit" else None
         jobs = client(args.address)
         if request:
-            job_id = jobs.submit_job(**request)
+            job_id = submit(jobs, request)
             print(f"submitted {job_id} to {jobs.get_address()}\n"
                   f"  taskpt logs {job_id} --follow | taskpt status {job_id} | taskpt stop {job_id}", flush=True)
             if not args.follow:

@@ -1,0 +1,46 @@
+"""A worker node lost in the middle of a stage (a spot node taken back): the stage finishes on
+the surviving node, and the dataset equals, file for file, a run without the fault."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from engine.contract import read_manifest
+from jobs.config import load_config
+from jobs.plan import make_plan
+from jobs.store import main as store_main
+from jobs.tag import main as tag_main
+
+SHARDS = 16
+NODE_LOSS = pathlib.Path(__file__).with_name("node_loss.py")
+
+
+@pytest.mark.slow
+def test_tagging_survives_losing_a_worker_node_and_equals_a_run_without_the_fault(
+        local_ray, tmp_path_factory, tagging_project_maker, capsys):
+    root = tmp_path_factory.mktemp("preemption")
+    config = tagging_project_maker(root, documents=2 * SHARDS, shard_documents=2, stores=("store", "reference"))
+    reference = make_plan(load_config(config, [f"store={root / 'reference'}"]))
+    assert tag_main([config, f"store={root / 'reference'}"]) == 0
+    plan = make_plan(load_config(config))
+
+    result_file = root / "result.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).resolve().parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, str(NODE_LOSS), config, plan.tagged, str(result_file)], env=env, check=True,
+                   timeout=600)
+    result = json.loads(result_file.read_text())
+    assert result["exit_code"] == 0, result
+    # The node went while the stage was writing, and it had actors on it.
+    assert not result["complete_before_removal"] and result["shards_before_removal"] < SHARDS, result
+    assert result["actors_on_removed_node"] >= 1 and result["nodes_alive_after"] == 2, result  # head + survivor
+
+    out = pathlib.Path(plan.tagged)
+    assert not list(out.glob("*.tmp"))
+    assert read_manifest(plan.tagged).shards == read_manifest(reference.tagged).shards  # same names, rows, sha256
+    assert read_manifest(plan.random_masks).shards == read_manifest(reference.random_masks).shards
+    capsys.readouterr()
+    assert store_main(["verify", out.name, config]) == 0
