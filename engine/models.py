@@ -72,7 +72,7 @@ class ModelActor:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.tokenizer = load_tokenizer(model_path)
-        model = getattr(transformers, self.model_class).from_pretrained(model_path, dtype=self.dtype)
+        model = getattr(transformers, self.model_class).from_pretrained(model_path, dtype=self.dtype, use_safetensors=True)
         self.model = model.to(self.device).eval()
         self.max_batch_tokens = max_batch_tokens
 

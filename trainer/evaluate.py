@@ -13,7 +13,7 @@ def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: in
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = BertForSequenceClassification.from_pretrained(model_dir).to(device).eval()
+    model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
     objective = SequenceClassification(num_labels=model.config.num_labels, cls_id=tok.cls_token_id,
                                        sep_id=tok.sep_token_id, pad_id=tok.pad_token_id, max_seq=max_seq)

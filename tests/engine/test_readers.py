@@ -87,3 +87,24 @@ def test_a_checkpoint_that_is_not_bert_is_refused(tmp_path, tiny_bert):
     with pytest.raises(InputError, match="no config.json"):
         check_bert_checkpoint(str(tmp_path / "missing"))
     assert check_bert_checkpoint(tiny_bert)["model_type"] == "bert"
+
+
+def test_a_pickled_checkpoint_is_refused_and_never_unpickled(tiny_tagger, tmp_path):
+    import shutil
+
+    import torch
+    import transformers
+
+    from engine.tagger import MaskTagger
+
+    pickled = tmp_path / "pickled"
+    model = transformers.BertForTokenClassification.from_pretrained(tiny_tagger)
+    model.config.save_pretrained(pickled)
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")  # the weights as a pickle
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(f"{tiny_tagger}/{name}", pickled / name)
+    assert (pickled / "pytorch_model.bin").exists() and not (pickled / "model.safetensors").exists()
+    with pytest.raises(InputError, match="no safetensors weights"):
+        check_bert_checkpoint(str(pickled))
+    with pytest.raises(OSError, match="safetensors"):  # the loaders ask for safetensors only
+        MaskTagger(str(pickled))

@@ -19,7 +19,7 @@ class SequenceClassification(Objective):
         from transformers import BertForSequenceClassification
 
         # From a masked-LM or encoder checkpoint the classifier head starts fresh.
-        return BertForSequenceClassification.from_pretrained(model_path, num_labels=self.num_labels)
+        return BertForSequenceClassification.from_pretrained(model_path, num_labels=self.num_labels, use_safetensors=True)
 
     def collate(self, batch, train=True):
         ids, attention = self.pad(batch["input_ids"])

@@ -44,7 +44,7 @@ class MaskedLM(Objective):
         from transformers import BertForMaskedLM
 
         # A checkpoint without a trained MLM head (e.g. a sentence encoder) gets a fresh one.
-        return MaskedLMAtPositions(BertForMaskedLM.from_pretrained(model_path))
+        return MaskedLMAtPositions(BertForMaskedLM.from_pretrained(model_path, use_safetensors=True))
 
     def hf_model(self, module):
         return module.mlm

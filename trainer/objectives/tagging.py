@@ -20,7 +20,7 @@ class TokenTagging(Objective):
     def build_model(self, model_path):
         from transformers import BertForTokenClassification
 
-        return BertForTokenClassification.from_pretrained(model_path, num_labels=2)
+        return BertForTokenClassification.from_pretrained(model_path, num_labels=2, use_safetensors=True)
 
     def collate(self, batch, train=True):
         ids, attention = self.pad(batch["input_ids"])
