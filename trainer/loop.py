@@ -19,6 +19,8 @@ import ray.train.torch
 import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
+from engine.contract import fs
+
 # Ray Train sends worker logging to the driver once (a print would be echoed twice).
 log = logging.getLogger("taskpt.trainer")
 
@@ -38,7 +40,8 @@ class ObjectiveCollate(NumpyBatchCollateFn):
         pieces = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if self.train:
             self.rng.shuffle(pieces)
-        return [self.objective.collate({k: v[rows] for k, v in chunk.items()}, train=self.train) for rows in pieces]
+        return [self.objective.collate({k: v[rows] for k, v in chunk.items()}, train=self.train, rng=self.rng)
+                for rows in pieces]
 
 
 def train_loop_per_worker(config: dict) -> None:
@@ -84,13 +87,40 @@ def train_loop_per_worker(config: dict) -> None:
             for batch in chunk:
                 yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
+    # ---- resume ---------------------------------------------------------------------------
+    # After a lost worker, Ray Train restarts the group with the latest checkpoint: weights,
+    # optimizer, schedule and RNG come back, and the interrupted epoch is replayed in the same
+    # order (same seeds, order-preserving ingest) with the batches already trained on skipped.
+    progress = {"epoch": 0, "batches_done": 0, "step": 0, "best": None, "stale": 0, "history": [],
+                "first_loss": None, "loss_sum": 0.0, "loss_steps": 0, "best_dir": None, "resumed_from_step": None}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            progress = load_training_state(directory, module, optimizer, schedule)
+        progress["resumed_from_step"] = progress["step"]
+        if rank == 0:
+            log.info(f"[{config['name']}] resumed from the checkpoint at step {progress['step']} "
+                     f"(epoch {progress['epoch'] + 1}, {progress['batches_done']} batches into it)")
+
+    def save(metrics: dict, state: dict) -> None:
+        """Report `metrics` with a checkpoint of the whole training state (rank 0 writes it)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            if rank == 0:
+                save_training_state(tmp, module, optimizer, schedule, state)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None)
+
     # ---- fit -----------------------------------------------------------------------------
-    name, step, best, stale, started = config["name"], 0, None, 0, time.time()
-    first_loss, history = None, []  # history: one entry per epoch, for curves and tests
-    for epoch in range(params.epochs):
+    name, started = config["name"], time.time()
+    step, best, stale, history = progress["step"], progress["best"], progress["stale"], progress["history"]
+    first_loss, best_dir = progress["first_loss"], progress["best_dir"]
+    for epoch in range(progress["epoch"], params.epochs):
         model.train()
-        loss_sum, loss_steps = 0.0, 0
-        for batch in batches(train_data, True, epoch):
+        resuming = epoch == progress["epoch"]
+        skip = progress["batches_done"] if resuming else 0
+        loss_sum, loss_steps = (progress["loss_sum"], progress["loss_steps"]) if resuming else (0.0, 0)
+        for index, batch in enumerate(batches(train_data, True, epoch)):
+            if index < skip:
+                continue  # trained on before the restart
             with autocast():
                 loss = objective.loss(model, batch)
             loss.backward()
@@ -109,6 +139,11 @@ def train_loop_per_worker(config: dict) -> None:
                          f"({time.time() - started:.0f}s)")
             if step >= total_steps:
                 break
+            if params.checkpoint_every and step % params.checkpoint_every == 0:
+                save({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / loss_steps},
+                     {**progress, "epoch": epoch, "batches_done": index + 1, "step": step, "best": best, "stale": stale,
+                      "history": history, "first_loss": first_loss, "loss_sum": loss_sum, "loss_steps": loss_steps,
+                      "best_dir": best_dir})
 
         # ---- evaluate on dev (held-out data, never a training batch) --------------------
         model.eval()
@@ -118,20 +153,62 @@ def train_loop_per_worker(config: dict) -> None:
         improved = best is None or (value < best if objective.lower_is_better else value > best)
         best, stale = (value, 0) if improved else (best, stale + 1)
         metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started,
-                       train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss)
+                       train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss,
+                       resumed_from_step=progress["resumed_from_step"])
         history.append({k: metrics[k] for k in ("epoch", "step", "train_loss", objective.metric)})
         metrics["history"] = list(history)
         if rank == 0:
             log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
                 f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))
-        # Every epoch leaves a checkpoint; Ray keeps the best by the objective's metric and the latest.
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
+        if improved:
+            # The best model so far goes to the store as a Hugging Face directory of its own; the
+            # pointer to it moves (in the checkpoint and the report) only once it is written.
+            previous, best_dir = best_dir, fs.join(config["best_root"], f"epoch-{epoch + 1}")
             if rank == 0:
-                objective.hf_model(module).save_pretrained(tmp)
-                with open(os.path.join(tmp, "metrics.json"), "w") as f:
-                    json.dump(metrics, f, indent=2)
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+                save_hf_directory(objective.hf_model(module), metrics, best_dir)
+                if previous:
+                    fs.delete_dir(previous)
+        metrics["best_dir"] = best_dir
+        save(metrics, {**progress, "epoch": epoch + 1, "batches_done": 0, "step": step, "best": best, "stale": stale,
+                       "history": history, "first_loss": first_loss, "loss_sum": 0.0, "loss_steps": 0,
+                       "best_dir": best_dir})
         if step >= total_steps or (params.patience and stale >= params.patience):
             break
+
+
+def save_hf_directory(model, metrics: dict, out_dir: str) -> None:
+    """model.save_pretrained + metrics.json, written locally then copied to `out_dir` (any store)."""
+    import pyarrow.fs as pafs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        with open(os.path.join(tmp, "metrics.json"), "w") as f:
+            json.dump({k: v for k, v in metrics.items() if k != "history"} | {"history": metrics.get("history", [])}, f,
+                      indent=2)
+        out_fs, out_root = fs.resolve(out_dir)
+        out_fs.create_dir(out_root, recursive=True)
+        pafs.copy_files(tmp, out_root, destination_filesystem=out_fs)
+
+
+def save_training_state(directory: str, module, optimizer, schedule, progress: dict) -> None:
+    """Weights as safetensors (tied weights handled), optimizer/schedule/RNG as tensors only."""
+    import safetensors.torch
+
+    safetensors.torch.save_model(module, os.path.join(directory, "model.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "torch_rng": torch.get_rng_state()}, os.path.join(directory, "train_state.pt"))
+    with open(os.path.join(directory, "progress.json"), "w") as f:
+        json.dump(progress, f)
+
+
+def load_training_state(directory: str, module, optimizer, schedule) -> dict:
+    """The inverse of save_training_state; nothing is unpickled (weights_only=True)."""
+    import safetensors.torch
+
+    safetensors.torch.load_model(module, os.path.join(directory, "model.safetensors"))
+    state = torch.load(os.path.join(directory, "train_state.pt"), weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_rng"])
+    with open(os.path.join(directory, "progress.json")) as f:
+        return json.load(f)

@@ -23,3 +23,5 @@ class TrainParams:
     log_every: int = 20                # print a step/loss line every N steps
     num_workers: int = 1               # Ray Train workers (data parallel)
     use_gpu: bool | None = None        # None: use GPUs when the cluster has them
+    checkpoint_every: int = 0          # also checkpoint every N steps, not only at epoch ends (0: off)
+    max_failures: int = 3              # restarts from the last checkpoint after a lost worker

@@ -15,7 +15,7 @@ from jobs.store import main as store_main
 from jobs.tag import main as tag_main
 
 SHARDS = 16
-NODE_LOSS = pathlib.Path(__file__).with_name("node_loss.py")
+NODE_LOSS = pathlib.Path(__file__).resolve().parents[1] / "node_loss.py"
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_tagging_survives_losing_a_worker_node_and_equals_a_run_without_the_faul
     result_file = root / "result.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")]))
-    subprocess.run([sys.executable, str(NODE_LOSS), config, plan.tagged, str(result_file)], env=env, check=True,
+    subprocess.run([sys.executable, str(NODE_LOSS), "tag", config, plan.tagged, str(result_file)], env=env, check=True,
                    timeout=600)
     result = json.loads(result_file.read_text())
     assert result["exit_code"] == 0, result

@@ -44,9 +44,12 @@ def test_dynamic_masks_take_15_percent_of_the_wordpieces_and_change_between_batc
     obj = MaskedLM(masking="dynamic", vocab_size=1000, mask_id=4, special_ids=[0, 1, 2, 3, 4], max_predictions=80,
                    mask_prob=0.15, seed=0, max_seq=256, **IDS)
     rows = [np.arange(100, 200)] * 4
-    first, second = obj.collate({"input_ids": rows}), obj.collate({"input_ids": rows})
+    rng = np.random.default_rng(7)
+    first, second = obj.collate({"input_ids": rows}, rng=rng), obj.collate({"input_ids": rows}, rng=rng)
     assert len(first["targets"]) == 4 * 15
     assert first["cols"].tolist() != second["cols"].tolist()
+    again = obj.collate({"input_ids": rows}, rng=np.random.default_rng(7))  # the same generator state: the same masks
+    assert again["cols"].tolist() == first["cols"].tolist() and again["input_ids"].equal(first["input_ids"])
     dev1, dev2 = obj.collate({"input_ids": rows}, train=False), obj.collate({"input_ids": rows}, train=False)
     assert dev1["cols"].tolist() == dev2["cols"].tolist()  # dev masks are fixed
 

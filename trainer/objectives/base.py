@@ -44,8 +44,11 @@ class Objective:
         """The Hugging Face model inside `module`, for save_pretrained."""
         return module
 
-    def collate(self, batch: dict[str, np.ndarray], train: bool = True) -> dict[str, torch.Tensor]:
-        """A batch of rows (numpy columns) as model inputs; `train` is False for dev batches."""
+    def collate(self, batch: dict[str, np.ndarray], train: bool = True, rng: np.random.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+        """A batch of rows (numpy columns) as model inputs; `train` is False for dev batches.
+        Random choices of training batches come from `rng`, which the loop seeds per epoch, so
+        an epoch resumed from a checkpoint draws what the interrupted one drew."""
         raise NotImplementedError
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -21,7 +21,7 @@ class SequenceClassification(Objective):
         # From a masked-LM or encoder checkpoint the classifier head starts fresh.
         return BertForSequenceClassification.from_pretrained(model_path, num_labels=self.num_labels, use_safetensors=True)
 
-    def collate(self, batch, train=True):
+    def collate(self, batch, train=True, rng=None):
         ids, attention = self.pad(batch["input_ids"])
         return {"input_ids": ids, "attention_mask": attention,
                 "labels": torch.as_tensor(np.asarray(batch["label"], dtype=np.int64))}

@@ -38,7 +38,6 @@ class MaskedLM(Objective):
         self.masking, self.vocab_size, self.mask_id = masking, vocab_size, mask_id
         self.special_ids = np.asarray(special_ids)
         self.mask_prob, self.max_predictions, self.seed = mask_prob, max_predictions, seed
-        self._rng = None  # per worker, made on first use
 
     def build_model(self, model_path):
         from transformers import BertForMaskedLM
@@ -58,11 +57,9 @@ class MaskedLM(Objective):
         k = min(self.max_predictions, max(1, int(round(self.mask_prob * len(candidates)))))
         return np.sort(rng.choice(candidates, size=min(k, len(candidates)), replace=False))
 
-    def collate(self, batch, train: bool = True):
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
+    def collate(self, batch, train: bool = True, rng: np.random.Generator | None = None):
         # Dev batches get the same masks every time, so dev losses are comparable across epochs.
-        rng = self._rng if train else np.random.default_rng(self.seed)
+        rng = rng if train and rng is not None else np.random.default_rng(self.seed)
         rows = [np.asarray(r, dtype=np.int64)[: self.max_seq - 2] for r in batch["input_ids"]]
         stored = batch["mask_positions"] if "mask_positions" in batch else [np.zeros(0)] * len(rows)
         ids, attention = self.pad(rows)

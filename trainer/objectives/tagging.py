@@ -22,7 +22,7 @@ class TokenTagging(Objective):
 
         return BertForTokenClassification.from_pretrained(model_path, num_labels=2, use_safetensors=True)
 
-    def collate(self, batch, train=True):
+    def collate(self, batch, train=True, rng=None):
         ids, attention = self.pad(batch["input_ids"])
         # [CLS]/[SEP] are label 0 (they are never important); padding is ignored.
         labels = torch.where(attention.bool(), 0, IGNORE)
