@@ -53,7 +53,7 @@ def ray_head(tmp_path_factory):
             assert head.poll() is None and time.monotonic() < deadline, f"the head did not start: {log.read_text()[-2000:]}"
             time.sleep(1)
     yield address
-    os.killpg(head.pid, signal.SIGTERM)
+    os.killpg(head.pid, signal.SIGKILL)  # the head and everything it started (a graceful stop takes 30 s)
     head.wait(60)
     # `ray start` leaves the address of the cluster it started here for later `ray.init()`s.
     pathlib.Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)
