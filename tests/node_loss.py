@@ -6,6 +6,7 @@ works, as a spot node taken back would be. Writes what happened to RESULT.json.
     python tests/node_loss.py tag CONFIG.yaml OUT_DIR RESULT.json     a tagging job writing shards
     python tests/node_loss.py train SPEC.json OUT_DIR RESULT.json     a training run checkpointing
 """
+import contextlib
 import json
 import pathlib
 import subprocess
@@ -19,12 +20,18 @@ from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
 
 
-def start_cluster():
+@contextlib.contextmanager
+def local_cluster():
+    """(cluster, worker nodes); shut down on the way out, or its processes outlive this one."""
     cluster = Cluster(initialize_head=True, connect=True,
                       head_node_args={"num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1"})
-    workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
-    cluster.wait_for_nodes()
-    return cluster, workers
+    try:
+        workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
+        cluster.wait_for_nodes()
+        yield cluster, workers
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 def wait_for(condition, alive, what: str, timeout_s: float = 240) -> None:
@@ -44,16 +51,19 @@ def remove_busiest_node(cluster, workers, class_part: str) -> dict:
 
 
 def tag(config: str, out_dir: str) -> dict:
-    cluster, workers = start_cluster()
     out = pathlib.Path(out_dir)
-    job = subprocess.Popen([sys.executable, "-m", "jobs.tag", config, f"compute.address={cluster.address}"])
-    wait_for(lambda: len(list(out.glob("*.parquet"))) >= 2, lambda: job.poll() is None, "two shards were written")
-    result = {"shards_before_removal": len(list(out.glob("*.parquet"))),
-              "complete_before_removal": (out / "manifest.json").exists(),
-              **remove_busiest_node(cluster, workers, "MapWorker")}
-    result["exit_code"] = job.wait(timeout=300)
-    result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
-    return result
+    with local_cluster() as (cluster, workers):
+        job = subprocess.Popen([sys.executable, "-m", "jobs.tag", config, f"compute.address={cluster.address}"])
+        try:
+            wait_for(lambda: len(list(out.glob("*.parquet"))) >= 2, lambda: job.poll() is None, "two shards were written")
+            result = {"shards_before_removal": len(list(out.glob("*.parquet"))),
+                      "complete_before_removal": (out / "manifest.json").exists(),
+                      **remove_busiest_node(cluster, workers, "MapWorker")}
+            result["exit_code"] = job.wait(timeout=300)
+        finally:
+            job.kill()
+        result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
+        return result
 
 
 def train(spec_file: str, out_dir: str) -> dict:
@@ -64,7 +74,6 @@ def train(spec_file: str, out_dir: str) -> dict:
     from trainer.run import fit
 
     spec = json.loads(pathlib.Path(spec_file).read_text())
-    cluster, workers = start_cluster()
     objective = SequenceClassification(**spec["objective"])
     outcome = {}
 
@@ -76,13 +85,14 @@ def train(spec_file: str, out_dir: str) -> dict:
         except Exception as e:  # reported in the result, not lost in a thread
             outcome["error"] = repr(e)
 
-    thread = threading.Thread(target=run)
-    thread.start()
     storage = pathlib.Path(out_dir, "_ray_train")
-    wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
-    result = remove_busiest_node(cluster, workers, "RayTrainWorker")
-    thread.join(timeout=400)
-    return {**result, **outcome, "nodes_alive_after": sum(1 for n in ray.nodes() if n["Alive"])}
+    with local_cluster() as (cluster, workers):
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
+        result = remove_busiest_node(cluster, workers, "RayTrainWorker")
+        thread.join(timeout=400)
+        return {**result, **outcome, "nodes_alive_after": sum(1 for n in ray.nodes() if n["Alive"])}
 
 
 if __name__ == "__main__":
