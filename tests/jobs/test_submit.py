@@ -100,3 +100,5 @@ def test_a_tagging_job_submitted_to_a_loopback_head_writes_its_dataset(ray_head,
     assert f"{job_id}: SUCCEEDED  python -m jobs.tag configs/tag.yaml" in capsys.readouterr().out
     assert submit_main([job_id, "--address", ray_head], command="logs") == 0
     assert "[taskpt tag] wrote" in capsys.readouterr().out
+    assert submit_main([job_id, "--address", ray_head], command="stop") == 0
+    assert f"{job_id}: not running" in capsys.readouterr().out  # it had finished
