@@ -88,11 +88,14 @@ def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: 
 def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path: str, *, fmt: str,
                       encoding: str, max_seq: int, mask_ratio: float, split_sentences: bool, pool: ActorPool):
     """Corpus shards -> shard rows of `premasked` rows (documents split, tokenized, tagged, masks chosen)."""
+    # One read task per file (a file is parsed once), yielding the shards asked of it.
     by_file: dict[int, dict] = {}
     for s in shards:
-        item = by_file.setdefault(s.file_index, {"path": s.path, "file_index": s.file_index,
+        item = by_file.setdefault(s.file_index, {"file_index": s.file_index, "path": s.path,
                                                  "starts": [], "stops": [], "names": []})
-        item["starts"].append(s.start), item["stops"].append(s.stop), item["names"].append(s.name)
+        item["starts"].append(s.start)
+        item["stops"].append(s.stop)
+        item["names"].append(s.name)
     files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
     one_shard_per_block(files_ds)
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,

@@ -183,8 +183,7 @@ def save_hf_directory(model, metrics: dict, out_dir: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         with open(os.path.join(tmp, "metrics.json"), "w") as f:
-            json.dump({k: v for k, v in metrics.items() if k != "history"} | {"history": metrics.get("history", [])}, f,
-                      indent=2)
+            json.dump(metrics, f, indent=2)
         out_fs, out_root = fs.resolve(out_dir)
         out_fs.create_dir(out_root, recursive=True)
         pafs.copy_files(tmp, out_root, destination_filesystem=out_fs)
