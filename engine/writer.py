@@ -26,9 +26,14 @@ def shard_file(name: str) -> str:
     return name + SUFFIX
 
 
+def shard_name(path: str) -> str:
+    """The shard's name from its file name (the inverse of shard_file)."""
+    return path.removesuffix(SUFFIX)
+
+
 def pending_shards(out_dir: str, names: list[str]) -> list[str]:
     """The expected shards not yet in place, in order."""
-    present = {fs.basename(p) for p in fs.list_files(out_dir, SUFFIX)}
+    present = fs.file_sizes(out_dir, SUFFIX)
     return [n for n in names if shard_file(n) not in present]
 
 

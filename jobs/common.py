@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import polars as pl
 
-from engine.contract import is_complete, model_is_complete
+from engine.contract import Manifest, fs, is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import reopen_damaged
 from engine.labeled import encode_labels, label_set, load_labeled
@@ -19,6 +19,7 @@ from engine.models import check_bert_checkpoint
 from engine.readers import InputError
 from engine.shards import numpy_batch
 from engine.text import SentenceTokenizer
+from engine.writer import pending_shards, write_sharded
 from jobs.config import ConfigError, PipelineConfig, load_config
 from jobs.plan import make_plan
 
@@ -84,10 +85,16 @@ def reuse(stage: str, out: str) -> bool:
     return is_complete(out)
 
 
-def pending_note(stage: str, out: str, names: list[str], pending: list[str]) -> None:
+def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: list[str], build, *, model: str,
+                 params: dict) -> Manifest:
+    """The dataset `out` of shards `names`: `build(pending)` (a Ray dataset of shard rows) for
+    the shards not yet in place, then the manifest over all of them, saying when it resumes."""
+    pending = pending_shards(out, names)
     if len(pending) < len(names):
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
+    return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
+                         model=model, params=params, config_yaml=cfg.to_yaml())
 
 
 def require_model(path: str, what: str, command: str) -> None:

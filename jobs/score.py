@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import IMPORTANCE, fs
+from engine.contract import IMPORTANCE
 from engine.pipelines import example_shards, importance_dataset
-from engine.writer import pending_shards, write_sharded
-from jobs.common import actor_pool, entry_point, load_task, pending_note, require_model, reuse, say
+from jobs.common import actor_pool, entry_point, load_task, require_model, reuse, say, write_shards
 
 
 def score(cfg, plan) -> None:
@@ -21,14 +20,13 @@ def score(cfg, plan) -> None:
     s = cfg.score
     examples = task.train.head(s.max_examples) if s.max_examples else task.train
     shards = example_shards(examples, s.shard_examples)
-    pending = pending_shards(out, list(shards))
-    pending_note("score", out, list(shards), pending)
     say("score", f"scoring {examples.height} training examples in {len(shards)} shard(s) with {plan.general_finetuned}")
-    ds = importance_dataset({n: shards[n] for n in pending}, plan.general_finetuned, delta=s.delta, max_seq=s.max_seq,
-                            split_sentences=s.split_sentences, filter_stopwords=s.filter_stopwords,
-                            pool=actor_pool(cfg)) if pending else None
-    manifest = write_sharded(ds, out, IMPORTANCE, list(shards), fingerprint=fs.basename(out),
-                             model=plan.general_finetuned, params=dataclasses.asdict(s), config_yaml=cfg.to_yaml())
+    manifest = write_shards(
+        "score", cfg, out, IMPORTANCE, list(shards),
+        lambda pending: importance_dataset({n: shards[n] for n in pending}, plan.general_finetuned, delta=s.delta,
+                                           max_seq=s.max_seq, split_sentences=s.split_sentences,
+                                           filter_stopwords=s.filter_stopwords, pool=actor_pool(cfg)),
+        model=plan.general_finetuned, params=dataclasses.asdict(s))
     say("score", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 

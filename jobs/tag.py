@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from engine.contract import PREMASKED, fs, read_manifest
+from engine.contract import PREMASKED, read_manifest
 from engine.corpus import check_corpus, corpus_files, corpus_shards
 from engine.pipelines import premasked_dataset, random_baseline_dataset, rebudget_dataset
-from engine.writer import pending_shards, write_sharded
-from jobs.common import actor_pool, entry_point, pending_note, require_model, reuse, say
+from engine.writer import shard_name
+from jobs.common import actor_pool, entry_point, require_model, reuse, say, write_shards
 from jobs.plan import TAGGING_RATIO
 
 
@@ -23,18 +23,19 @@ def tag_corpus(cfg, plan) -> None:
     files = corpus_files(d.corpus)
     counts = check_corpus(files, d.columns(), d.format, d.encoding)
     shards = corpus_shards(files, counts, t.shard_documents, d.max_documents)
-    names = [s.name for s in shards]
-    pending = pending_shards(out, names)
-    pending_note("tag", out, names, pending)
     used = sum(s.stop - s.start for s in shards)
     say("tag", f"tagging {used} of {sum(counts)} documents from {len(files)} file(s) in {len(shards)} shard(s)"
                + (f" (domain.max_documents={d.max_documents})" if d.max_documents else ""))
-    ds = premasked_dataset([s for s in shards if s.name in set(pending)], d.columns(), plan.tagger, fmt=d.format,
-                           encoding=d.encoding, max_seq=t.max_seq, mask_ratio=TAGGING_RATIO,
-                           split_sentences=t.split_sentences, pool=actor_pool(cfg)) if pending else None
+
+    def build(pending: list[str]):
+        wanted = set(pending)
+        return premasked_dataset([s for s in shards if s.name in wanted], d.columns(), plan.tagger, fmt=d.format,
+                                 encoding=d.encoding, max_seq=t.max_seq, mask_ratio=TAGGING_RATIO,
+                                 split_sentences=t.split_sentences, pool=actor_pool(cfg))
+
     params = {**dataclasses.asdict(t), "mask_ratio": TAGGING_RATIO, "masks": "tagger"}
-    manifest = write_sharded(ds, out, PREMASKED, names, fingerprint=fs.basename(out), model=plan.tagger,
-                             params=params, config_yaml=cfg.to_yaml())
+    manifest = write_shards("tag", cfg, out, PREMASKED, [s.name for s in shards], build, model=plan.tagger,
+                            params=params)
     say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 
@@ -43,12 +44,9 @@ def derive(cfg, plan, out: str, source: str, build, params: dict, what: str) -> 
     if reuse("tag", out):
         say("tag", f"{what}: cache hit, {out}")
         return
-    names = [s.path.removesuffix(".parquet") for s in read_manifest(source).shards]
-    pending = pending_shards(out, names)
-    pending_note("tag", out, names, pending)
-    manifest = write_sharded(build(source, pending) if pending else None, out, PREMASKED, names,
-                             fingerprint=fs.basename(out), model=plan.tagger, params={**params, "source": source},
-                             config_yaml=cfg.to_yaml())
+    names = [shard_name(s.path) for s in read_manifest(source).shards]
+    manifest = write_shards("tag", cfg, out, PREMASKED, names, lambda pending: build(source, pending),
+                            model=plan.tagger, params={**params, "source": source})
     say("tag", f"wrote {what} ({manifest.rows} sentences, derived from stored scores) to {out}")
 
 
