@@ -31,7 +31,8 @@ class ActorPool:
     max_size: int = 1
     gpus: float = 0.0
     cpus: float = 1.0
-    max_batch_tokens: int = 16384       # tokens per forward pass (rows regrouped by length)
+    max_batch_tokens: int | None = None  # tokens per forward pass (None: the actor's device default)
+    dtype: str = "auto"                 # model weights: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16
     tokenizer_actors: int = 1
     # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
     # small machine it runs beside one model actor instead of waiting for it.
@@ -65,7 +66,8 @@ def _model(ds, actor: type, kwargs: dict, pool: ActorPool):
     # One shard per call: the actor regroups its sentences by length into forward passes of
     # at most `max_batch_tokens` tokens, so a call's results depend on that shard alone.
     return ds.map_batches(
-        PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens}),
+        PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens,
+                                                                     "dtype": pool.dtype}),
         compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow")
 
 

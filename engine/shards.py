@@ -39,12 +39,12 @@ def numpy_batch(rows: pa.Table) -> dict[str, np.ndarray]:
 
 class PerShard:
     """Ray Data callable class around a row-level step (a model actor, the tokenizer): the step
-    is built once here and runs on each shard's rows on their own. `numpy`: the step takes
-    Ray's numpy batch format, else a pyarrow Table; it returns a pyarrow Table."""
+    is built once here and runs on each shard's rows on their own. The step takes Ray's numpy
+    batch format unless its class says `batch_format = "pyarrow"`; it returns a pyarrow Table."""
 
-    def __init__(self, step: type, step_kwargs: dict | None = None, numpy: bool = True):
+    def __init__(self, step: type, step_kwargs: dict | None = None):
         self.step = step(**(step_kwargs or {}))
-        self.numpy = numpy
+        self.numpy = getattr(step, "batch_format", "numpy") == "numpy"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return pa.concat_tables([nest(name, self.step(numpy_batch(rows) if self.numpy else rows))

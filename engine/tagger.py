@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import PREMASKED, SCHEMAS
-from engine.models import ModelActor
+from engine.models import ModelActor, ragged_index
 
 
 def mask_budget(length: int, ratio: float) -> int:
@@ -22,23 +22,72 @@ def select_masks(scores: np.ndarray, ratio: float) -> np.ndarray:
 
 
 class MaskTagger(ModelActor):
-    """Ray Data actor: rows of (doc_id, sentence_index, input_ids) become `premasked` rows."""
+    """Ray Data actor: rows of (doc_id, sentence_index, input_ids) become `premasked` rows.
+
+    Scores and the mask choice (`select_masks`, done for a whole group at once) are computed
+    on the model's device; only the scores and the top-k come back. While the host unpacks one
+    group, the device already runs the next, so a GPU is not left waiting for Python.
+    """
 
     model_class = "BertForTokenClassification"
+    batch_format = "pyarrow"
 
-    def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int = 16384):
-        super().__init__(model_path, max_batch_tokens)
+    def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int | None = None,
+                 dtype: str = "auto"):
+        super().__init__(model_path, max_batch_tokens, dtype)
         self.mask_ratio = mask_ratio
 
-    def process(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        rows = [np.asarray(r, dtype=np.int64) for r in batch["input_ids"]]
-        # logits: (T, 2) per row with [CLS] at 0; wordpiece j is at j + 1.
-        scores = [(x[1:len(r) + 1, 1] - x[1:len(r) + 1, 0]).numpy().astype(np.float32)
-                  for x, r in zip(self.logits(rows), rows)]
+    def process(self, batch) -> pa.Table:
+        rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
+        column = rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
+        offsets = column.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]  # a sliced column's offsets need not start at 0
+        lengths = np.diff(offsets)
+        # The budget as mask_budget computes it, for every row at once (float64, rounded down).
+        budgets = np.maximum(1.0, self.mask_ratio * lengths).astype(np.int64)
+        scores = np.empty(int(lengths.sum()), np.float32)
+        counts = np.zeros(len(lengths), np.int64)
+        chosen = []  # (group, mask positions of its rows, row after row)
+        in_flight = None
+        for group, ids, attention, flat, row, within in self.padded_groups(column):
+            launched = (group, flat, row, within, *self._rank(ids, attention, lengths[group], budgets[group]))
+            if in_flight is not None:
+                chosen.append(self._collect(*in_flight, scores, counts))
+            in_flight = launched
+        if in_flight is not None:
+            chosen.append(self._collect(*in_flight, scores, counts))
+        mask_offsets = np.concatenate([[0], np.cumsum(counts)])
+        masks = np.empty(int(mask_offsets[-1]), np.int32)
+        for group, group_masks in chosen:
+            masks[ragged_index(mask_offsets, group)[0]] = group_masks
         return pa.table({
-            "doc_id": np.asarray(batch["doc_id"], dtype=np.int64),
-            "sentence_index": np.asarray(batch["sentence_index"], dtype=np.int32),
-            "input_ids": [r.astype(np.int32) for r in rows],
-            "scores": scores,
-            "mask_positions": [select_masks(s, self.mask_ratio) for s in scores],
+            "doc_id": rows.column("doc_id").cast(pa.int64()),
+            "sentence_index": rows.column("sentence_index").cast(pa.int32()),
+            "input_ids": column,
+            "scores": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(scores)),
+            "mask_positions": pa.ListArray.from_arrays(pa.array(mask_offsets, pa.int32()), pa.array(masks)),
         }, schema=SCHEMAS[PREMASKED])
+
+    def _rank(self, ids, attention, lengths: np.ndarray, budgets: np.ndarray):
+        """Queue the forward pass and the ranking on the device; nothing waits for it here.
+        Returns scores (B, T) and, per row, the best k positions and their scores (B, k)."""
+        torch = self.torch
+        logits = self.model(input_ids=ids, attention_mask=attention).logits.float()  # (B, T, 2)
+        scores = logits[..., 1] - logits[..., 0]  # (B, T); wordpiece j at column j + 1
+        column = torch.arange(scores.shape[1], device=scores.device)[None, :]
+        last = torch.from_numpy(lengths).to(scores.device, non_blocking=True)[:, None]
+        candidate = (column >= 1) & (column <= last) & (scores > 0)
+        ranked = torch.where(candidate, scores, torch.full_like(scores, -torch.inf))
+        k = int(budgets.max())
+        best, order = ranked.sort(dim=1, descending=True, stable=True)  # ties: earlier position first
+        return scores, best[:, :k], order[:, :k], budgets
+
+    @staticmethod
+    def _collect(group, flat, row, within, scores_t, best_t, order_t, budgets, scores, counts):
+        """Bring one group's results to the host: its scores into `scores` (flat, input row
+        order), its mask counts into `counts`; returns (group, its masks row after row)."""
+        scores[flat] = scores_t.cpu().numpy()[row, within + 1]
+        best, order = best_t.cpu().numpy(), order_t.cpu().numpy()
+        take = (np.arange(best.shape[1])[None, :] < budgets[:, None]) & np.isfinite(best)
+        counts[group] = take.sum(1)
+        return group, (order[take] - 1).astype(np.int32)

@@ -157,4 +157,4 @@ def actor_pool(cfg: PipelineConfig):
     c = cfg.compute
     gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
-                     max_batch_tokens=c.max_batch_tokens, tokenizer_actors=c.tokenizer_actors)
+                     max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, tokenizer_actors=c.tokenizer_actors)

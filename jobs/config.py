@@ -7,6 +7,7 @@ import os
 
 import yaml
 
+from engine.models import INFERENCE_DTYPES
 from jobs.validate import ConfigError, build
 from trainer.params import TrainParams
 
@@ -46,7 +47,8 @@ class ComputeConfig:
     actors_max: int = 1                 # ... and may grow to when the cluster grows
     gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
     cpus_per_actor: float = 1.0
-    max_batch_tokens: int = 16384       # tokens per forward pass of a model actor (rows grouped by length)
+    max_batch_tokens: int | None = None  # tokens per forward pass of a model actor (None: 16384 on GPU, 2048 on CPU)
+    inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int = 1           # CPU actors that split and tokenize text
 
 
@@ -175,8 +177,11 @@ def check(cfg: PipelineConfig) -> None:
                 raise ConfigError(f"config key '{key}.{name}': must be at least 1")
     for key, value in (("score.shard_examples", cfg.score.shard_examples), ("tag.shard_documents", cfg.tag.shard_documents),
                        ("compute.max_batch_tokens", cfg.compute.max_batch_tokens)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")
+    if cfg.compute.inference_dtype not in INFERENCE_DTYPES:
+        raise ConfigError(f"config key 'compute.inference_dtype': {cfg.compute.inference_dtype!r} is not one of "
+                          f"{INFERENCE_DTYPES}")
     if len(cfg.tagger.class_weights) != 2:
         raise ConfigError("config key 'tagger.class_weights': needs two weights (class 0, class 1)")
     if not 1 <= cfg.compute.actors_min <= cfg.compute.actors_max:

@@ -51,3 +51,21 @@ def test_tagger_scores_do_not_depend_on_batching(tiny_tagger):
     apart = MaskTagger(tiny_tagger, max_batch_tokens=1)(batch).column("scores").to_pylist()
     for a, b in zip(together, apart):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_tagger_masks_equal_select_masks_on_its_own_scores_across_groups(tiny_tagger):
+    import pyarrow as pa
+
+    tokenizer = load_tokenizer(tiny_tagger)
+    texts = ["the movie was great fun and the acting was wonderful and i love it so much", "bad",
+             "i love it so much you know", "dull slow awful story", "what a film"] * 3
+    ids = pa.array([tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], pa.list_(pa.int32()))
+    rows = pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
+                     "sentence_index": pa.array([0] * len(texts), pa.int32()), "input_ids": ids})
+    # A sliced table (offsets not starting at 0) and small groups: several passes, reordered rows.
+    out = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=24)(rows.slice(2)).to_pylist()
+    assert [r["input_ids"] for r in out] == ids.to_pylist()[2:]
+    for row in out:
+        assert row["mask_positions"] == select_masks(np.array(row["scores"], np.float32), 0.3).tolist()
+    empty = MaskTagger(tiny_tagger)(rows.slice(0, 0))
+    assert empty.num_rows == 0 and empty.column_names[-1] == "mask_positions"
