@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pyarrow as pa
@@ -70,12 +69,14 @@ class ModelActor:
 
     Subclasses set `model_class` and fill in `process(batch)`. Runs on CUDA when a GPU is
     visible (the pool asks for one per actor), else on CPU. `dtype` "auto" is bf16 on CUDA and
-    fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics).
+    fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
+    threads on CPU (None: what Ray gave the actor, one thread per reserved CPU).
     """
 
     model_class: str = ""
 
-    def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto"):
+    def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
+                 cpu_threads: int | None = None):
         import torch
         import transformers
 
@@ -85,9 +86,8 @@ class ModelActor:
             raise ValueError(f"dtype must be one of {INFERENCE_DTYPES}, got {dtype!r}")
         self.torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.type == "cpu" and os.environ.get("OMP_NUM_THREADS"):
-            # Ray sets OMP_NUM_THREADS to the actor's CPUs; torch reads it only for some pools.
-            torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+        if self.device.type == "cpu" and cpu_threads:
+            torch.set_num_threads(cpu_threads)
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)

