@@ -46,10 +46,10 @@ def tokenizer_dir(arg: str | None) -> str:
 
 
 def build_model(shape: str, model_class: str, tokenizer: str, out: str, *, num_labels: int = 2,
-                seed: int = 0, head_std: float | None = None) -> str:
+                seed: int = 0, init_std: float = 0.02) -> str:
     """A randomly initialised BERT of `shape` with the tokenizer's vocabulary, saved as a Hugging
-    Face checkpoint. Timings do not depend on the weights; `head_std` widens a task head's
-    weights so that outputs (and so the scorer's decisions) vary between inputs."""
+    Face checkpoint. Timings do not depend on the weights; a wider `init_std` than BERT's 0.02
+    makes outputs (and so the scorer's decisions) vary between inputs."""
     import torch
     import transformers
 
@@ -59,12 +59,9 @@ def build_model(shape: str, model_class: str, tokenizer: str, out: str, *, num_l
             shutil.copy(os.path.join(tokenizer, name), os.path.join(out, name))
     vocab_size = sum(1 for _ in open(os.path.join(tokenizer, "vocab.txt"), encoding="utf-8"))
     config = transformers.BertConfig(vocab_size=vocab_size, max_position_embeddings=512, num_labels=num_labels,
-                                     **SHAPES[shape])
+                                     initializer_range=init_std, **SHAPES[shape])
     torch.manual_seed(seed)
     model = getattr(transformers, model_class)(config)
-    if head_std is not None:
-        with torch.no_grad():
-            model.classifier.weight.normal_(0.0, head_std)
     model.save_pretrained(out)
     return out
 

@@ -17,43 +17,82 @@ from engine.stopwords import stopword_mask
 def importance_decisions(model, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
                          delta: float, cls_id: int, sep_id: int, pad_id: int, device,
                          pad_multiple: int = 1) -> list[np.ndarray]:
-    """The rule, batched: step i of every sentence runs in one forward pass, and the auxiliary
-    sequences stay on `device` as one tensor. Returns one bool array per row."""
+    """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
+    sequences stay on `device` as one tensor and the decisions are taken there. The host never
+    waits for the device between steps (see `_PrefixWidth`). Returns one bool array per row."""
     import torch
 
-    n_rows, longest = len(rows), max(len(r) for r in rows)
-    tokens = torch.full((n_rows, longest), pad_id, dtype=torch.long)
-    for b, r in enumerate(rows):
-        tokens[b, :len(r)] = torch.as_tensor(r, dtype=torch.long)
-    tokens = tokens.to(device)
-    lengths = torch.tensor([len(r) for r in rows], device=device)
-    target = torch.as_tensor(labels, dtype=torch.long, device=device)
-    p_full_t = torch.as_tensor(p_full, dtype=torch.float32, device=device)
+    # Longest first: the rows that still have a w_i at step i are a prefix of the batch.
+    order = np.argsort([-len(r) for r in rows], kind="stable")
+    lengths = np.array([len(rows[j]) for j in order])
+    n_rows, longest = len(rows), int(lengths[0])
+    tokens = np.full((n_rows, longest), pad_id, dtype=np.int64)
+    for b, j in enumerate(order):
+        tokens[b, :lengths[b]] = rows[j]
+    tokens = torch.from_numpy(tokens).to(device)
+    target = torch.as_tensor(labels[order], dtype=torch.long, device=device)
+    p_full_t = torch.as_tensor(p_full[order], dtype=torch.float32, device=device)
     kept = torch.zeros(n_rows, longest, dtype=torch.bool, device=device)  # (B, L): w_j in s'
     important = torch.zeros_like(kept)
+    width_bound = _PrefixWidth(device)
     for i in range(longest):
-        active = (lengths > i).nonzero().squeeze(1)  # rows that have a w_i
-        n = len(active)
-        kept[active, i] = True
-        k = kept[active, : i + 1]  # (n, i+1)
+        n = int((lengths > i).sum())  # rows that have a w_i
+        kept[:n, i] = True
+        k = kept[:n, : i + 1]  # (n, i+1)
         count = k.sum(1)  # tokens in s' per row
-        width = int(count.max()) + 2
-        width = -(-width // pad_multiple) * pad_multiple
+        width = -(-(width_bound.at_most(i, count) + 2) // pad_multiple) * pad_multiple
         # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
         slot = torch.where(k, k.cumsum(1), width)
         ids = torch.full((n, width + 1), pad_id, dtype=torch.long, device=device)
-        ids.scatter_(1, slot, tokens[active, : i + 1])
+        ids.scatter_(1, slot, tokens[:n, : i + 1])
         ids = ids[:, :width]
         ids[:, 0] = cls_id
         ids[torch.arange(n, device=device), count + 1] = sep_id
         attention = (torch.arange(width, device=device)[None, :] < (count + 2)[:, None]).long()
         probs = model(input_ids=ids, attention_mask=attention).logits.float().softmax(-1)
-        p_aux = probs[torch.arange(n, device=device), target[active]]
-        decision = (p_full_t[active] - p_aux) < delta
-        important[active, i] = decision
-        kept[active, i] = ~decision
+        p_aux = probs[torch.arange(n, device=device), target[:n]]
+        decision = (p_full_t[:n] - p_aux) < delta
+        important[:n, i] = decision
+        kept[:n, i] = ~decision
+        width_bound.record(i, kept[:n, : i + 1])
     important = important.cpu().numpy()
-    return [important[b, : len(r)].copy() for b, r in enumerate(rows)]
+    out = [None] * n_rows
+    for b, j in enumerate(order):
+        out[j] = important[b, : lengths[b]].copy()
+    return out
+
+
+class _PrefixWidth:
+    """The longest s' of a step, known to the host without waiting for the device.
+
+    At most one token joins s' per step, so if K_j is the most tokens any row kept after step
+    j, s' at step i has at most K_j + (i - j) tokens. On a GPU the host reads K back
+    asynchronously and uses the newest value already arrived (a step or two old: at most a
+    column or two of extra padding); on CPU it is exact."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.cuda = torch, device.type == "cuda"
+        self.known_step, self.known_max = -1, 0
+        self.in_flight = []  # (step, event, pinned host tensor)
+
+    def at_most(self, step: int, count) -> int:
+        if not self.cuda:
+            return int(count.max())
+        while self.in_flight and self.in_flight[0][1].query():
+            self.known_step, _, host = self.in_flight.pop(0)
+            self.known_max = int(host)
+        return min(step + 1, self.known_max + step - self.known_step)
+
+    def record(self, step: int, kept) -> None:
+        if not self.cuda:
+            return
+        host = self.torch.empty((), dtype=self.torch.long, pin_memory=True)
+        host.copy_(kept.sum(1).max(), non_blocking=True)
+        event = self.torch.cuda.Event()
+        event.record()
+        self.in_flight.append((step, event, host))
 
 
 class ImportanceScorer(ModelActor):
@@ -77,12 +116,11 @@ class ImportanceScorer(ModelActor):
         important = [np.zeros(len(r), dtype=bool) for r in rows]
         scored = np.flatnonzero(correct)
         tok = self.tokenizer
-        pad = 8 if self.device.type == "cuda" else 1
         # Sentences of similar length share passes; each group stays within the token budget.
         for group in _groups(rows, scored, self.max_batch_tokens):
             decisions = importance_decisions(
                 self.model, [rows[i] for i in group], labels[group], p_full[group], self.delta,
-                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, pad)
+                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.pad_multiple)
             for i, d in zip(group, decisions):
                 important[i] = d
         train_labels = [

@@ -1,0 +1,166 @@
+"""Stage 2 throughput: importance scoring, the published style against the engine's scorer.
+
+    python bench/score.py --shape base --sentences 4000 --baseline-sentences 384    # GPU machine
+    python bench/score.py --shape minilm --sentences 200 --baseline-sentences 64    # 2-core CPU
+
+Both score the same review sentences (the demo's Rotten Tomatoes snippets, split and cut to
+126 wordpieces) with the same classifier (random weights of the named shape, drawn wider than
+BERT's init so that outputs and decisions vary; each sentence's label is the model's own
+prediction, so all are scored). The engine's cost grows with the share of unimportant
+(kept) wordpieces; the table says what share this model gives.
+- published style: fp32, batches of 32 sentences, every pass padded to 128, the auxiliary
+  inputs rebuilt as Python lists and copied to the device at every step, decisions on the host;
+- engine: `ImportanceScorer` (what `taskpt score` runs per shard) in fp32, on the baseline's
+  sentences: its decisions must be identical; and in the default dtype (bf16 on a GPU) on
+  all sentences, for the rate.
+Real TFLOP/s counts only the tokens of each auxiliary sequence ([CLS] s' w_i [SEP]), no padding.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+import harness
+
+
+# Random weights this wide give a mix of decisions at delta 0.01 (measured: tiny 0.1 -> ~46% of
+# wordpieces important, minilm 0.05 -> ~36%); BERT's own 0.02 leaves outputs nearly constant.
+INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
+
+
+def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
+                    pad_id: int, device, batch_size: int = 32, pad_to: int = 128) -> list[np.ndarray]:
+    """The rule as the published code runs it (see the module docstring)."""
+    import torch
+
+    out = []
+    for start in range(0, len(rows), batch_size):
+        batch, targets = rows[start:start + batch_size], labels[start:start + batch_size]
+
+        def probabilities(sequences):
+            inputs = [[cls_id, *s, sep_id] + [pad_id] * (pad_to - len(s) - 2) for s in sequences]
+            masks = [[1] * (len(s) + 2) + [0] * (pad_to - len(s) - 2) for s in sequences]
+            ids = torch.tensor(inputs, device=device)
+            attention = torch.tensor(masks, device=device)
+            return model(input_ids=ids, attention_mask=attention).logits.float().softmax(-1).cpu().numpy()
+
+        p_full = probabilities([list(r) for r in batch])[np.arange(len(batch)), targets]
+        kept = [[] for _ in batch]
+        important = [[] for _ in batch]
+        for i in range(max(len(r) for r in batch)):
+            active = [b for b, r in enumerate(batch) if len(r) > i]
+            probs = probabilities([kept[b] + [int(batch[b][i])] for b in active])
+            for j, b in enumerate(active):
+                decision = bool(p_full[b] - probs[j, targets[b]] < delta)
+                important[b].append(decision)
+                if not decision:
+                    kept[b].append(int(batch[b][i]))
+        out.extend(np.array(d, dtype=bool) for d in important)
+    return out
+
+
+def auxiliary_lengths(decisions: list[np.ndarray]) -> np.ndarray:
+    """Every sequence the rule runs, by its real length: the full sentence, then at step i
+    [CLS] + (kept before i) + w_i + [SEP]."""
+    lengths = []
+    for important in decisions:
+        kept_before = np.concatenate([[0], np.cumsum(~important)[:-1]])
+        lengths.append(len(important) + 2)
+        lengths.extend(kept_before + 3)
+    return np.array(lengths)
+
+
+def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
+    from engine.text import SentenceTokenizer
+
+    texts = harness.read_texts(os.path.join(data, "train.tsv"), "text")
+    rows = SentenceTokenizer(tokenizer_dir, max_seq - 2)({"id": np.arange(len(texts)), "text": np.array(texts, object)})
+    ids = [np.asarray(r, dtype=np.int64) for r in rows.column("input_ids").to_pylist()]
+    return [ids[i % len(ids)] for i in range(count)]
+
+
+def main(argv=None) -> int:
+    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--sentences", type=int, default=64, help="sentences the engine scores for its rate")
+    parser.add_argument("--baseline-sentences", type=int, default=32, help="sentences both score (decisions compared)")
+    parser.add_argument("--delta", type=float, default=0.01)
+    parser.add_argument("--init-std", type=float, default=None,
+                        help="spread of the random weights (default: one that gives this shape a decision mix)")
+    args = parser.parse_args(argv)
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from engine.scorer import ImportanceScorer
+
+    work = args.work or tempfile.mkdtemp(prefix="bench-score-")
+    model_dir = harness.build_model(args.shape, "BertForSequenceClassification", harness.tokenizer_dir(args.tokenizer),
+                                    os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
+    rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
+    dev = harness.device()
+    reference = BertForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).to(dev).eval()
+    tok = ImportanceScorer(model_dir).tokenizer
+    with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
+        labels = np.array([int(reference(input_ids=torch.tensor([[tok.cls_token_id, *r, tok.sep_token_id]],
+                                                                  device=dev)).logits.argmax()) for r in rows])
+
+    def engine_run(scorer, n):
+        batch = {"example_id": np.arange(n), "sentence_index": np.zeros(n, np.int32), "label": labels[:n],
+                 "input_ids": np.array(rows[:n] + [None], dtype=object)[:n]}
+        scorer(batch)  # warm-up
+        harness.reset_peak_memory()
+        out, seconds = harness.timed(scorer, batch)
+        return [np.array(x, dtype=bool) for x in out.column("important").to_pylist()], seconds
+
+    nb = args.baseline_sentences
+    # Baseline: published style, fp32, on the first nb sentences.
+    with torch.inference_mode():
+        published_style(reference, rows[:4], labels[:4], args.delta, tok.cls_token_id, tok.sep_token_id,
+                        tok.pad_token_id, dev)  # warm-up
+        harness.reset_peak_memory()
+        baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
+                                             tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
+    baseline_peak = harness.peak_memory_gib()
+    del reference
+    fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
+    fp32, fp32_s = engine_run(fp32_scorer, nb)
+    fp32_peak = harness.peak_memory_gib()
+    differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
+    del fp32_scorer
+    fast_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False)
+    fast, fast_s = engine_run(fast_scorer, args.sentences)
+    fast_peak = harness.peak_memory_gib()
+    config = fast_scorer.model.config
+    peak = harness.matmul_tflops()
+
+    def tflops(decisions, seconds):
+        return harness.encoder_flops(config, auxiliary_lengths(decisions)) / seconds / 1e12
+
+    dtype = str(fast_scorer.dtype).removeprefix("torch.")
+    table = [
+        {"run": "published style, fp32", "sentences": nb, "sentences/s": nb / baseline_s, "x baseline": 1.0,
+         "real TFLOP/s": tflops(baseline, baseline_s), "of matmul peak": tflops(baseline, baseline_s) / peak,
+         "peak GiB": baseline_peak},
+        {"run": "engine ImportanceScorer, fp32", "sentences": nb, "sentences/s": nb / fp32_s,
+         "x baseline": baseline_s / fp32_s, "real TFLOP/s": tflops(fp32, fp32_s),
+         "of matmul peak": tflops(fp32, fp32_s) / peak, "peak GiB": fp32_peak},
+        {"run": f"engine ImportanceScorer, {dtype}", "sentences": args.sentences,
+         "sentences/s": args.sentences / fast_s, "x baseline": (args.sentences / fast_s) / (nb / baseline_s),
+         "real TFLOP/s": tflops(fast, fast_s), "of matmul peak": tflops(fast, fast_s) / peak, "peak GiB": fast_peak},
+    ]
+    lengths = np.array([len(r) for r in rows])
+    important = float(np.mean(np.concatenate(fast)))
+    harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
+                        f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
+    print(f"decisions differing between the published style and the engine at fp32: {differing} of "
+          f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}")
+    harness.write_json(args.out, "score", {"shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak,
+                                           "mean_wordpieces": float(lengths.mean()), "important_fraction": important,
+                                           "differing_decisions_fp32": differing, "runs": table})
+    return 0 if differing == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
