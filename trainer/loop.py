@@ -57,21 +57,12 @@ def train_loop_per_worker(config: dict) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]))
     module = model.module if hasattr(model, "module") else model
-    # No weight decay on biases and LayerNorm weights (BERT's recipe).
-    decay = [p for p in module.parameters() if p.ndim >= 2]
-    no_decay = [p for p in module.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=params.lr, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps,
-        fused=device.type == "cuda")
+    optimizer = make_optimizer(module, params, device)
     total_steps = config["steps_per_epoch"] * params.epochs
     if params.max_steps:
         total_steps = min(total_steps, params.max_steps)
-    warmup = int(params.warmup_ratio * total_steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
-    # bf16 autocast on GPU (no loss scaling needed); fp32 on CPU.
-    autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext
+    schedule = linear_schedule(optimizer, int(params.warmup_ratio * total_steps), total_steps)
+    autocast = autocast_for(device)
     train_data = ray.train.get_dataset_shard("train")
     dev_data = ray.train.get_dataset_shard("dev")
 
@@ -118,21 +109,18 @@ def train_loop_per_worker(config: dict) -> None:
         resuming = epoch == progress["epoch"]
         skip = progress["batches_done"] if resuming else 0
         loss_sum, loss_steps = (progress["loss_sum"], progress["loss_steps"]) if resuming else (0.0, 0)
+        # Losses since loss_sum was last read add up on the device: reading one (.item())
+        # would make the host wait for every step instead of queueing the next one.
+        unread = torch.zeros((), device=device)
         for index, batch in enumerate(batches(train_data, True, epoch)):
             if index < skip:
                 continue  # trained on before the restart
-            with autocast():
-                loss = objective.loss(model, batch)
-            loss.backward()
-            if params.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            loss_sum, loss_steps = loss_sum + loss.item(), loss_steps + 1
-            if first_loss is None:
-                first_loss = loss_sum
+            loss = train_step(model, objective, batch, optimizer, schedule, autocast, params.grad_clip)
+            step, loss_steps = step + 1, loss_steps + 1
+            unread += loss
+            if first_loss is None or (rank == 0 and step % params.log_every == 0):
+                loss_sum, unread = loss_sum + float(unread), unread.zero_()
+                first_loss = loss_sum if first_loss is None else first_loss
             if rank == 0 and (step % params.log_every == 0 or step == 1):
                 log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
                          f"mean loss {loss_sum / loss_steps:.4f} lr {schedule.get_last_lr()[0]:.2e} "
@@ -140,10 +128,13 @@ def train_loop_per_worker(config: dict) -> None:
             if step >= total_steps:
                 break
             if params.checkpoint_every and step % params.checkpoint_every == 0:
+                loss_sum, unread = loss_sum + float(unread), unread.zero_()
                 save({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / loss_steps},
                      {**progress, "epoch": epoch, "batches_done": index + 1, "step": step, "best": best, "stale": stale,
                       "history": history, "first_loss": first_loss, "loss_sum": loss_sum, "loss_steps": loss_steps,
                       "best_dir": best_dir})
+
+        loss_sum += float(unread)
 
         # ---- evaluate on dev (held-out data, never a training batch) --------------------
         model.eval()
@@ -174,6 +165,43 @@ def train_loop_per_worker(config: dict) -> None:
                        "best_dir": best_dir})
         if step >= total_steps or (params.patience and stale >= params.patience):
             break
+
+
+def train_step(model, objective, batch: dict, optimizer, schedule, autocast, grad_clip: float) -> torch.Tensor:
+    """One optimizer step on one collated batch; returns the loss (still on the device, so
+    the host does not wait for it here). bench/pretrain.py times exactly this."""
+    with autocast():
+        loss = objective.loss(model, batch)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def make_optimizer(module, params, device):
+    """AdamW (fused on GPU) without weight decay on biases and LayerNorm weights (BERT's
+    recipe), and the linear warmup/decay schedule over `total_steps`."""
+    decay = [p for p in module.parameters() if p.ndim >= 2]
+    no_decay = [p for p in module.parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=params.lr, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps,
+        fused=device.type == "cuda")
+
+
+def linear_schedule(optimizer, warmup: int, total_steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+
+
+def autocast_for(device):
+    """bf16 autocast on GPU (no loss scaling needed); fp32 on CPU."""
+    if device.type == "cuda":
+        return functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 def save_hf_directory(model, metrics: dict, out_dir: str) -> None:
