@@ -129,7 +129,13 @@ def peak_memory_gib() -> float:
 def process_tree_memory(interval: float = 0.2):
     """Samples the resident memory of this process and all its children (Ray's workers
     included) while the block runs; yields a dict whose `peak_gib` is filled in at exit."""
-    import psutil
+    import importlib
+
+    try:
+        psutil = importlib.import_module("psutil")
+    except ImportError:  # the GPU machine: importing ray puts its own copy on sys.path
+        importlib.import_module("ray")
+        psutil = importlib.import_module("psutil")
 
     result, stop = {"peak_gib": 0.0}, threading.Event()
 

@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     mean_tokens = np.mean([len(x) for x in instances["input_ids"]]) + 2
     harness.print_table(f"TaskPT step, {args.shape} shape, batch 32, packed instances (mean {mean_tokens:.0f} "
                         f"tokens), {args.steps} timed steps, {harness.card()}", table)
-    harness.write_json(args.out, "pretrain", {"shape": args.shape, "steps": args.steps, "baseline": baseline,
+    harness.write_json(args.out, f"pretrain-{args.shape}", {"shape": args.shape, "steps": args.steps, "baseline": baseline,
                                               "trainer": ours, "speedup": table[1]["x baseline"]})
     return 0
 

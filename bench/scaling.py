@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     harness.print_table(f"tagging cost by corpus size ({args.source}), {model}, {harness.card()}", runs)
     print(f"fit: seconds = {intercept:.1f} + {slope * 1e6:.1f} us x sentences; "
           f"peak memory {min(r['peak RSS GiB'] for r in runs):.2f}-{max(r['peak RSS GiB'] for r in runs):.2f} GiB")
-    harness.write_json(args.out, "scaling", {"shape": args.shape, "source": args.source, "runs": runs,
+    harness.write_json(args.out, f"scaling-{args.shape}", {"shape": args.shape, "source": args.source, "runs": runs,
                                              "fixed_seconds": float(intercept), "seconds_per_sentence": float(slope)})
     return 0
 

@@ -25,7 +25,6 @@ import numpy as np
 
 import harness
 
-
 # Random weights this wide give a mix of decisions at delta 0.01 (measured: tiny 0.1 -> ~46% of
 # wordpieces important, minilm 0.05 -> ~36%); BERT's own 0.02 leaves outputs nearly constant.
 INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
@@ -91,7 +90,6 @@ def main(argv=None) -> int:
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
     import torch
-    from transformers import BertForSequenceClassification
 
     from engine.scorer import ImportanceScorer
 
@@ -100,11 +98,10 @@ def main(argv=None) -> int:
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
-    reference = BertForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).to(dev).eval()
-    tok = ImportanceScorer(model_dir).tokenizer
+    fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
+    reference, tok = fp32_scorer.model, fp32_scorer.tokenizer  # the baseline runs the same fp32 weights
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
-        labels = np.array([int(reference(input_ids=torch.tensor([[tok.cls_token_id, *r, tok.sep_token_id]],
-                                                                  device=dev)).logits.argmax()) for r in rows])
+        labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
 
     def engine_run(scorer, n):
         batch = {"example_id": np.arange(n), "sentence_index": np.zeros(n, np.int32), "label": labels[:n],
@@ -123,12 +120,10 @@ def main(argv=None) -> int:
         baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
                                              tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
     baseline_peak = harness.peak_memory_gib()
-    del reference
-    fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
     fp32, fp32_s = engine_run(fp32_scorer, nb)
     fp32_peak = harness.peak_memory_gib()
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
-    del fp32_scorer
+    del fp32_scorer, reference
     fast_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False)
     fast, fast_s = engine_run(fast_scorer, args.sentences)
     fast_peak = harness.peak_memory_gib()
@@ -156,7 +151,7 @@ def main(argv=None) -> int:
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
           f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}")
-    harness.write_json(args.out, "score", {"shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak,
+    harness.write_json(args.out, f"score-{args.shape}", {"shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak,
                                            "mean_wordpieces": float(lengths.mean()), "important_fraction": important,
                                            "differing_decisions_fp32": differing, "runs": table})
     return 0 if differing == 0 else 1

@@ -62,7 +62,7 @@ def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=SentenceTokenizer, step_kwargs=dict(
             model_path=model_path, max_tokens=max_tokens, split=split)),
-        compute=ActorPoolStrategy(min_size=1, max_size=pool.tokenizer_actors), batch_size=1,
+        compute=ActorPoolStrategy(min_size=pool.tokenizer_actors, max_size=pool.tokenizer_actors), batch_size=1,
         batch_format="pyarrow", num_cpus=pool.text_cpus)
 
 

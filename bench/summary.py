@@ -1,0 +1,68 @@
+"""The issue's targets against the JSON the bench scripts wrote:  python bench/summary.py OUT_DIR"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+import harness
+
+
+def load(out: str, pattern: str) -> list[dict]:
+    return [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, pattern)))]
+
+
+def rows(out: str) -> list[dict]:
+    table = []
+    for s in load(out, "score-*.json"):
+        base, fp32, fast = s["runs"]
+        table.append({"stage": f"scoring ({s['shape']})", "measure": "sentences/s vs published style",
+                      "baseline": base["sentences/s"], "taskpt": fast["sentences/s"], "ratio": fast["x baseline"],
+                      "target": ">= 60x", "met": fast["x baseline"] >= 60})
+        table.append({"stage": f"scoring ({s['shape']})", "measure": "decisions differing at fp32",
+                      "baseline": None, "taskpt": s["differing_decisions_fp32"], "ratio": None, "target": "0",
+                      "met": s["differing_decisions_fp32"] == 0})
+        table.append({"stage": f"scoring ({s['shape']})", "measure": "real TFLOP/s, share of matmul peak",
+                      "baseline": s["matmul_peak_tflops"], "taskpt": fast["real TFLOP/s"],
+                      "ratio": fast["of matmul peak"], "target": ">= 0.40", "met": fast["of matmul peak"] >= 0.40})
+    for t in load(out, "tag-*.json"):
+        c, e = t["ceiling"], t["engine"]
+        ratio = e["sentences_per_s"] / c["sentences_per_s"]
+        table.append({"stage": f"tagging ({t['shape']}, {t['source']})", "measure": "sentences/s vs forward-only ceiling",
+                      "baseline": c["sentences_per_s"], "taskpt": e["sentences_per_s"], "ratio": ratio,
+                      "target": ">= 0.80", "met": ratio >= 0.8})
+        if "single_process" in t:
+            over = t["engine_time_over_single_process"]
+            table.append({"stage": f"tagging ({t['shape']}, {t['source']})", "measure": "time vs single-process loop",
+                          "baseline": t["single_process"]["seconds"], "taskpt": e["seconds"], "ratio": over,
+                          "target": "<= 1.3", "met": over <= 1.3})
+    for p in load(out, "pretrain-*.json"):
+        target = {"base": 1.3, "minilm": 1.6}.get(p["shape"])
+        table.append({"stage": f"TaskPT step ({p['shape']})", "measure": "tokens/s vs BertForMaskedLM default",
+                      "baseline": p["baseline"]["tokens_per_s"], "taskpt": p["trainer"]["tokens_per_s"],
+                      "ratio": p["speedup"], "target": f">= {target}x" if target else "",
+                      "met": p["speedup"] >= target if target else None})
+    for s in load(out, "scaling-*.json"):
+        runs = s["runs"]
+        table.append({"stage": f"scaling ({s['shape']})",
+                      "measure": f"us/sentence at {runs[0]['sentences']:,} .. {runs[-1]['sentences']:,}",
+                      "baseline": runs[0]["us per sentence"], "taskpt": runs[-1]["us per sentence"],
+                      "ratio": runs[-1]["peak RSS GiB"] / runs[0]["peak RSS GiB"], "target": "memory ratio ~1",
+                      "met": None})
+    return table
+
+
+def main(argv=None) -> int:
+    out = (argv or sys.argv[1:] or [os.environ.get("OUT", "bench/out")])[0]
+    table = rows(out)
+    if not table:
+        print(f"no bench JSON in {out}")
+        return 1
+    cards = {json.load(open(p))["card"] for p in glob.glob(os.path.join(out, "*.json"))}
+    harness.print_table(f"targets ({', '.join(sorted(cards))})", table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The CPU smoke of every benchmark script: each runs end to end with a tiny model on a few
+sentences, in this process (sharing the test session's local Ray), and writes JSON whose
+figures are consistent. No timing is asserted; rates only have to be measured."""
+import json
+import os
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench")
+WORDS = ("the a movie film story plot acting great good bad terrible awful wonderful boring funny dull "
+         "brilliant love hate best worst fun slow mess charming script you me what who know think").split()
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """The bench folder importable as scripts import each other, and a tiny demo data folder."""
+    import numpy as np
+
+    sys.path.insert(0, os.path.abspath(BENCH))
+    data = tmp_path_factory.mktemp("bench-data")
+    rng = np.random.default_rng(0)
+    sentence = lambda n: " ".join(rng.choice(WORDS, n)) + "."  # noqa: E731
+    with open(data / "train.tsv", "w") as f:
+        f.write("id\ttext\tlabel\n")
+        for i in range(40):
+            f.write(f"{i}\t{sentence(int(rng.integers(4, 30)))} {sentence(5)}\t{'positive' if i % 2 else 'negative'}\n")
+    with open(data / "corpus.csv", "w") as f:
+        f.write(",statement,reply\n")
+        for i in range(300):
+            f.write(f"{i},{sentence(int(rng.integers(2, 12)))},{sentence(int(rng.integers(2, 8)))}\n")
+    yield {"data": str(data), "out": str(tmp_path_factory.mktemp("bench-out"))}
+    sys.path.remove(os.path.abspath(BENCH))
+
+
+def run(script: str, bench: dict, *args: str) -> None:
+    module = __import__(script)
+    assert module.main(["--shape", "tiny", "--data", bench["data"], "--out", bench["out"], *args]) == 0
+
+
+def result(bench: dict, name: str) -> dict:
+    with open(os.path.join(bench["out"], f"{name}-tiny.json")) as f:
+        return json.load(f)
+
+
+def test_score_bench_decisions_match_the_published_style(bench):
+    run("score", bench, "--sentences", "24", "--baseline-sentences", "12")
+    out = result(bench, "score")
+    assert out["differing_decisions_fp32"] == 0
+    assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
+    assert all(r["sentences/s"] > 0 and r["real TFLOP/s"] > 0 for r in out["runs"])
+
+
+def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
+    run("pretrain", bench, "--steps", "1", "--warmup", "1")
+    out = result(bench, "pretrain")
+    assert out["baseline"]["steps"] == out["trainer"]["steps"] == 1
+    # Same weights, same batches, the same loss computed two ways.
+    assert out["trainer"]["mean_loss"] == pytest.approx(out["baseline"]["mean_loss"], rel=1e-3)
+    assert out["speedup"] > 0
+
+
+def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
+    run("tag", bench, "--sentences", "400", "--shard-documents", "100", "--source", "dialog")
+    out = result(bench, "tag")
+    assert out["engine_equals_single_process"] is True
+    assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
+    assert out["engine"]["shards"] >= 3
+
+
+def test_scaling_bench_and_summary(bench, local_ray, capsys):
+    run("scaling", bench, "--sizes", "200", "400", "--shard-documents", "100")
+    out = result(bench, "scaling")
+    assert [r["sentences"] >= s for r, s in zip(out["runs"], (200, 400))] == [True, True]
+    import summary
+
+    assert summary.main([bench["out"]]) == 0
+    printed = capsys.readouterr().out
+    for stage in ("scoring (tiny)", "tagging (tiny, dialog)", "TaskPT step (tiny)", "scaling (tiny)"):
+        assert stage in printed
