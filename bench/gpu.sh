@@ -15,7 +15,7 @@ cpus=$(nproc)
 tok=$(( cpus > 4 ? cpus - 4 : 1 ))  # tokenizer actors; the rest: the model actor, reads, writes
 step() { echo "== $*"; timeout 240 python3 "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-step bench/score.py --shape base --sentences 4000 --baseline-sentences 320 --budgets 16384 65536
+step bench/score.py --shape base --sentences 4000 --baseline-sentences 320 --budgets 16384 65536 131072
 step bench/pretrain.py --shape base --steps 40 --warmup 5
 step bench/pretrain.py --shape minilm --steps 40 --warmup 5
 step bench/tag.py --shape base --source reviews --sentences 500000 --ceiling-sentences 200000 --skip-single \

@@ -77,6 +77,14 @@ def read_texts(path: str, column: str) -> list[str]:
     return [t for t in table.column(column).to_pylist() if t and t.strip()]
 
 
+def demo_texts(data: str, source: str) -> list[str]:
+    """The demo's review snippets (train.tsv) or its dialog turns (corpus.csv, both columns)."""
+    if source == "reviews":
+        return read_texts(os.path.join(data, "train.tsv"), "text")
+    corpus = os.path.join(data, "corpus.csv")
+    return read_texts(corpus, "statement") + read_texts(corpus, "reply")
+
+
 def device():
     import torch
 
@@ -126,9 +134,11 @@ def peak_memory_gib() -> float:
 
 
 @contextlib.contextmanager
-def process_tree_memory(interval: float = 0.2):
-    """Samples the resident memory of this process and all its children (Ray's workers
-    included) while the block runs; yields a dict whose `peak_gib` is filled in at exit."""
+def process_tree_memory(interval: float = 0.5):
+    """Samples the memory of this process and all its children (Ray's workers included) while
+    the block runs; yields a dict whose `peak_gib` is filled in at exit. Each process counts
+    its proportional share (PSS): pages shared between processes (Ray's object store, mapped
+    by every worker that reads from it) are counted once, not once per process."""
     import importlib
 
     try:
@@ -145,7 +155,7 @@ def process_tree_memory(interval: float = 0.2):
             total = 0
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    total += p.memory_full_info().pss
             result["peak_gib"] = max(result["peak_gib"], total / 2**30)
             stop.wait(interval)
 

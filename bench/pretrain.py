@@ -29,8 +29,7 @@ def masked_instances(data: str, tokenizer_dir: str, count: int, max_seq: int, se
     from engine.text import SentenceTokenizer
     from trainer.data import pack_documents
 
-    texts = harness.read_texts(os.path.join(data, "corpus.csv"), "statement") + \
-        harness.read_texts(os.path.join(data, "corpus.csv"), "reply")
+    texts = harness.demo_texts(data, "dialog")
     texts = [texts[i % len(texts)] for i in range(count * 40)]  # ~40 dialog turns fill one instance
     rows = SentenceTokenizer(tokenizer_dir, max_seq - 2)({"doc_id": np.arange(len(texts)) // 200,
                                                            "text": np.array(texts, object)})

@@ -4,7 +4,7 @@
     python bench/scaling.py --shape tiny --sizes 10000 100000 1000000                         # 2-core CPU
 
 Each size is a fresh corpus synthesised from the demo's dialog turns (bench/tag.py) and a fresh
-store; the run is timed from `tag_corpus` to its manifest, with the peak resident memory of the
+store; the run is timed from `tag_corpus` to its manifest, with the peak memory (PSS) of the
 whole process tree (driver and every Ray worker) sampled meanwhile. Time should grow linearly
 (seconds per sentence flat) and memory should not grow with the corpus: shards stream through.
 """
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     work = args.work or tempfile.mkdtemp(prefix="bench-scaling-")
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
-    texts = tag.source_texts(args.data, args.source)
+    texts = harness.demo_texts(args.data, args.source)
     runs = []
     for size in args.sizes:
         run_dir = os.path.join(work, f"n{size}")
@@ -46,8 +46,8 @@ def main(argv=None) -> int:
                      "shards": result["shards"], "seconds": result["seconds"],
                      "sentences/s": result["sentences_per_s"],
                      "us per sentence": 1e6 * result["seconds"] / result["sentences"],
-                     "peak RSS GiB": result["peak_rss_gib"]})
-        print(f"{size}: {result['seconds']:.1f} s, peak {result['peak_rss_gib']:.2f} GiB", flush=True)
+                     "peak PSS GiB": result["peak_pss_gib"]})
+        print(f"{size}: {result['seconds']:.1f} s, peak {result['peak_pss_gib']:.2f} GiB", flush=True)
         shutil.rmtree(run_dir, ignore_errors=True)
     # Linear fit seconds = a + b * sentences: b is the marginal cost, a the fixed start-up.
     n = np.array([r["sentences"] for r in runs], float)
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
     harness.print_table(f"tagging cost by corpus size ({args.source}), {model}, {harness.card()}", runs)
     print(f"fit: seconds = {intercept:.1f} + {slope * 1e6:.1f} us x sentences; "
-          f"peak memory {min(r['peak RSS GiB'] for r in runs):.2f}-{max(r['peak RSS GiB'] for r in runs):.2f} GiB")
+          f"peak memory {min(r['peak PSS GiB'] for r in runs):.2f}-{max(r['peak PSS GiB'] for r in runs):.2f} GiB")
     harness.write_json(args.out, f"scaling-{args.shape}", {"shape": args.shape, "source": args.source, "runs": runs,
                                              "fixed_seconds": float(intercept), "seconds_per_sentence": float(slope)})
     return 0

@@ -75,7 +75,7 @@ def auxiliary_lengths(decisions: list[np.ndarray]) -> np.ndarray:
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
     from engine.text import SentenceTokenizer
 
-    texts = harness.read_texts(os.path.join(data, "train.tsv"), "text")
+    texts = harness.demo_texts(data, "reviews")
     rows = SentenceTokenizer(tokenizer_dir, max_seq - 2)({"id": np.arange(len(texts)), "text": np.array(texts, object)})
     ids = [np.asarray(r, dtype=np.int64) for r in rows.column("input_ids").to_pylist()]
     return [ids[i % len(ids)] for i in range(count)]

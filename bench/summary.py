@@ -48,7 +48,7 @@ def rows(out: str) -> list[dict]:
         table.append({"stage": f"scaling ({s['shape']})",
                       "measure": f"us/sentence at {runs[0]['sentences']:,} .. {runs[-1]['sentences']:,}",
                       "baseline": runs[0]["us per sentence"], "taskpt": runs[-1]["us per sentence"],
-                      "ratio": runs[-1]["peak RSS GiB"] / runs[0]["peak RSS GiB"], "target": "memory ratio ~1",
+                      "ratio": runs[-1]["peak PSS GiB"] / runs[0]["peak PSS GiB"], "target": "memory ratio ~1",
                       "met": None})
     return table
 

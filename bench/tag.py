@@ -45,13 +45,6 @@ def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_f
     return files, n_docs
 
 
-def source_texts(data: str, source: str) -> list[str]:
-    if source == "reviews":
-        return harness.read_texts(os.path.join(data, "train.tsv"), "text")
-    return harness.read_texts(os.path.join(data, "corpus.csv"), "statement") + \
-        harness.read_texts(os.path.join(data, "corpus.csv"), "reply")
-
-
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> dict:
     """The tagger's forward passes alone, inputs already on the device."""
     import torch
@@ -140,7 +133,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
 
     manifest = read_manifest(plan.tagged)
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
-            "peak_rss_gib": memory["peak_gib"], "shards": len(manifest.shards)}, plan.tagged
+            "peak_pss_gib": memory["peak_gib"], "shards": len(manifest.shards)}, plan.tagged
 
 
 def same_shards(a: str, b: str) -> bool:
@@ -179,7 +172,7 @@ def main(argv=None) -> int:
     work = args.work or tempfile.mkdtemp(prefix="bench-tag-", dir=args.out if os.path.isdir(args.out) else None)
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
-    files, documents = synthesise_corpus(source_texts(args.data, args.source), args.sentences,
+    files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
                                          os.path.join(work, "corpus"), args.docs_per_file)
     print(f"corpus: {documents} documents in {len(files)} file(s), source {args.source}", flush=True)
 
@@ -209,7 +202,7 @@ def main(argv=None) -> int:
               "of ceiling": 1.0, "real TFLOP/s": c["tflops"], "peak GiB": c["peak_gib"]},
              {"run": "engine: taskpt tag path (Ray)", "sentences/s": e["sentences_per_s"], "seconds": e["seconds"],
               "of ceiling": e["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None,
-              "peak GiB": e["peak_rss_gib"]}]
+              "peak GiB": e["peak_pss_gib"]}]
     if "single_process" in result:
         s = result["single_process"]
         table.append({"run": "single process, same classes", "sentences/s": s["sentences_per_s"],
