@@ -10,9 +10,10 @@ DOCS=${1:-12000}
 SHARDS=$(( (DOCS + 999) / 1000 ))
 TASKPT=.venv/bin/taskpt
 OVERRIDE="domain.max_documents=$DOCS"
+SHARDING="tag.shard_documents=1000"
 plan() { .venv/bin/python -c "
 from jobs.config import load_config; from jobs.plan import make_plan
-p = make_plan(load_config('configs/demo.yaml', ['$OVERRIDE'] + ['$1'] * bool('$1'))); print(p.$2)"; }
+p = make_plan(load_config('configs/demo.yaml', ['$OVERRIDE', '$SHARDING'] + ['$1'] * bool('$1'))); print(p.$2)"; }
 OUT=$(plan "" tagged)
 REF_STORE=$(mktemp -d)
 TAGGER=$(plan "" tagger); REF_TAGGER=$(plan "store=$REF_STORE" tagger)
@@ -20,17 +21,17 @@ mkdir -p "$(dirname "$REF_TAGGER")" && cp -r "$TAGGER" "$REF_TAGGER"
 now() { date +%s.%N; }
 
 start=$(now)
-setsid $TASKPT tag configs/demo.yaml "$OVERRIDE" > /tmp/bench-resume-killed.log 2>&1 &
+setsid $TASKPT tag configs/demo.yaml "$OVERRIDE" "$SHARDING" > /tmp/bench-resume-killed.log 2>&1 &
 job=$!
 until [ "$(ls "$OUT"/*.parquet 2>/dev/null | wc -l)" -ge $((SHARDS / 2)) ]; do sleep 0.2; done
 kill -9 -- -$job; wait $job 2>/dev/null || true
 echo "killed after $(echo "$(now) - $start" | bc) s with $(ls "$OUT"/*.parquet | wc -l) of $SHARDS shards in place"
 sleep 3
 start=$(now)
-$TASKPT tag configs/demo.yaml "$OVERRIDE" > /tmp/bench-resume-rerun.log 2>&1
+$TASKPT tag configs/demo.yaml "$OVERRIDE" "$SHARDING" > /tmp/bench-resume-rerun.log 2>&1
 echo "rerun: $(echo "$(now) - $start" | bc) s"; grep "resuming" /tmp/bench-resume-rerun.log
 start=$(now)
-$TASKPT tag configs/demo.yaml "$OVERRIDE" "store=$REF_STORE" > /tmp/bench-resume-full.log 2>&1
+$TASKPT tag configs/demo.yaml "$OVERRIDE" "$SHARDING" "store=$REF_STORE" > /tmp/bench-resume-full.log 2>&1
 echo "uninterrupted: $(echo "$(now) - $start" | bc) s"
 .venv/bin/python -c "
 import json

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--source", choices=("reviews", "dialog"), default="dialog")
     parser.add_argument("--tagger", default=None)
-    parser.add_argument("--shard-documents", type=int, default=1000)
+    parser.add_argument("--shard-documents", type=int, default=5000)
     parser.add_argument("--docs-per-file", type=int, default=100_000)
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-actors", type=int, default=1)

@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--source", choices=("reviews", "dialog"), default="reviews")
     parser.add_argument("--tagger", default=None, help="a trained tagger checkpoint (default: random weights)")
-    parser.add_argument("--shard-documents", type=int, default=1000)
+    parser.add_argument("--shard-documents", type=int, default=5000)
     parser.add_argument("--docs-per-file", type=int, default=100_000)
     parser.add_argument("--max-seq", type=int, default=256)
     parser.add_argument("--max-batch-tokens", type=int, default=None)

@@ -85,7 +85,7 @@ class TagConfig:                        # stage 4
     max_seq: int = 256
     mask_ratio: float = 0.15            # budget k = int(max(1, mask_ratio * wordpieces))
     split_sentences: bool = True
-    shard_documents: int = 1000         # documents per shard: the unit of work, output file and resume
+    shard_documents: int = 5000         # documents per shard: the unit of work, output file and resume
 
 
 @dataclasses.dataclass
