@@ -3,6 +3,7 @@
 # last: only the output's tail comes back). About 6 minutes on one H200.
 #
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
+#   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -10,17 +11,24 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 ASSETS=${ASSETS:-.bench}
 OUT=${OUT:-bench/out}
+PY=${PYTHON:-python3}
 common=(--data "$ASSETS/data" --tokenizer "$ASSETS/tokenizer" --out "$OUT")
 cpus=$(nproc)
 tok=$(( cpus > 4 ? cpus - 4 : 1 ))  # tokenizer actors; the rest: the model actor, reads, writes
-step() { echo "== $*"; timeout 240 python3 "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-step bench/score.py --shape base --sentences 4000 --baseline-sentences 320 --budgets 16384 65536 131072
-step bench/pretrain.py --shape base --steps 40 --warmup 5
-step bench/pretrain.py --shape minilm --steps 40 --warmup 5
-step bench/tag.py --shape base --source reviews --sentences 500000 --ceiling-sentences 200000 --skip-single \
-  --shard-documents 5000 --tokenizer-actors "$tok"
-step bench/tag.py --shape minilm --source dialog --sentences 100000 --tokenizer-actors "$tok"
-step bench/scaling.py --shape base --source dialog --sizes 10000 100000 1000000 --shard-documents 5000 \
+if [ "${QUICK:-0}" = 1 ]; then
+  base=tiny; mini=tiny; k=1000; steps=1
+else
+  base=base; mini=minilm; k=1; steps=40
+fi
+n() { echo $(( $1 / k > 100 ? $1 / k : 100 )); }
+step() { echo "== $*"; timeout 240 "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
+step bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" --budgets 16384 65536 131072
+step bench/pretrain.py --shape $base --steps $steps --warmup 5
+step bench/pretrain.py --shape $mini --steps $steps --warmup 5
+step bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" --ceiling-sentences "$(n 200000)" \
+  --skip-single --tokenizer-actors "$tok"
+step bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
+step bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
-python3 bench/summary.py "$OUT"
+"$PY" bench/summary.py "$OUT"

@@ -147,16 +147,20 @@ def process_tree_memory(interval: float = 0.5):
         importlib.import_module("ray")
         psutil = importlib.import_module("psutil")
 
-    result, stop = {"peak_gib": 0.0}, threading.Event()
+    result, stop = {"peak_gib": 0.0, "at_peak_gib": {}}, threading.Event()
 
     def sample():
         me = psutil.Process()
         while not stop.is_set():
-            total = 0
+            by_process = {}
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-            result["peak_gib"] = max(result["peak_gib"], total / 2**30)
+                    name = " ".join(p.cmdline())[:60]
+                    by_process[name] = by_process.get(name, 0) + p.memory_full_info().pss / 2**30
+            total = sum(by_process.values())
+            if total > result["peak_gib"]:  # which processes held the memory at the peak
+                result["peak_gib"] = total
+                result["at_peak_gib"] = {k: round(v, 3) for k, v in sorted(by_process.items(), key=lambda x: -x[1])[:8]}
             stop.wait(interval)
 
     thread = threading.Thread(target=sample, daemon=True)

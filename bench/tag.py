@@ -110,6 +110,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     from jobs.plan import make_plan
     from jobs.tag import tag_corpus
 
+    os.makedirs(work, exist_ok=True)
     task = os.path.join(work, "task.tsv")
     with open(task, "w") as f:
         f.write("text\tlabel\nfine\tpositive\nbad\tnegative\n")
@@ -133,7 +134,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
 
     manifest = read_manifest(plan.tagged)
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
-            "peak_pss_gib": memory["peak_gib"], "shards": len(manifest.shards)}, plan.tagged
+            "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
+            "shards": len(manifest.shards)}, plan.tagged
 
 
 def same_shards(a: str, b: str) -> bool:
@@ -184,7 +186,8 @@ def main(argv=None) -> int:
     docs = docs[: max(1, int(len(docs) * min(1.0, args.ceiling_sentences / args.sentences)))]
     rows = SentenceTokenizer(tagger_dir, args.max_seq - 2)({"doc_id": np.arange(len(docs)), "text": docs})
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy())
-    result = {"shape": args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
+    # A trained tagger keeps its own shape: results are named "trained" instead of a shape.
+    result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "ceiling_sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
@@ -216,7 +219,7 @@ def main(argv=None) -> int:
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    harness.write_json(args.out, f"tag-{args.shape}", result)
+    harness.write_json(args.out, f"tag-{result['shape']}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 
 
