@@ -32,7 +32,7 @@ def arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", default=None,
                         help="folder with tokenizer.json + vocab.txt (default: the installed demo model's)")
     parser.add_argument("--out", default=os.environ.get("OUT", "bench/out"), help="where the JSON goes")
-    parser.add_argument("--work", default=None, help="scratch folder (default: a fresh one under --out)")
+    parser.add_argument("--work", default=None, help="scratch folder (default: a fresh one in the system's temp)")
     return parser
 
 

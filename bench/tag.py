@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import tempfile
 
-    work = args.work or tempfile.mkdtemp(prefix="bench-tag-", dir=args.out if os.path.isdir(args.out) else None)
+    work = args.work or tempfile.mkdtemp(prefix="bench-tag-")  # not under --out: that folder is sent back
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    harness.write_json(args.out, f"tag-{result['shape']}", result)
+    harness.write_json(args.out, f"tag-{result['shape']}-{args.source}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 
 

@@ -39,13 +39,13 @@ def run(script: str, bench: dict, *args: str) -> None:
 
 
 def result(bench: dict, name: str) -> dict:
-    with open(os.path.join(bench["out"], f"{name}-tiny.json")) as f:
+    with open(os.path.join(bench["out"], f"{name}.json")) as f:
         return json.load(f)
 
 
 def test_score_bench_decisions_match_the_published_style(bench):
     run("score", bench, "--sentences", "24", "--baseline-sentences", "12")
-    out = result(bench, "score")
+    out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
     assert all(r["sentences/s"] > 0 and r["real TFLOP/s"] > 0 for r in out["runs"])
@@ -53,7 +53,7 @@ def test_score_bench_decisions_match_the_published_style(bench):
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     run("pretrain", bench, "--steps", "1", "--warmup", "1")
-    out = result(bench, "pretrain")
+    out = result(bench, "pretrain-tiny")
     assert out["baseline"]["steps"] == out["trainer"]["steps"] == 1
     # Same weights, same batches, the same loss computed two ways.
     assert out["trainer"]["mean_loss"] == pytest.approx(out["baseline"]["mean_loss"], rel=1e-3)
@@ -62,7 +62,7 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
 
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
     run("tag", bench, "--sentences", "400", "--shard-documents", "100", "--source", "dialog")
-    out = result(bench, "tag")
+    out = result(bench, "tag-tiny-dialog")
     assert out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
     assert out["engine"]["shards"] >= 3
@@ -70,7 +70,7 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
 
 def test_scaling_bench_and_summary(bench, local_ray, capsys):
     run("scaling", bench, "--sizes", "200", "400", "--shard-documents", "100")
-    out = result(bench, "scaling")
+    out = result(bench, "scaling-tiny")
     assert [r["sentences"] >= s for r, s in zip(out["runs"], (200, 400))] == [True, True]
     import summary
 
