@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every bench script at full size on the GPU test machine, then the targets table (printed
-# last: only the output's tail comes back). About 6 minutes on one H200.
+# last: only the output's tail comes back). At most 8.5 minutes; run it with timeout_s 600.
 #
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
@@ -21,14 +21,17 @@ else
   base=base; mini=minilm; k=1; steps=40
 fi
 n() { echo $(( $1 / k > 100 ? $1 / k : 100 )); }
-step() { echo "== $*"; timeout 240 "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
+# Each step has its own limit (seconds, first argument) so that one stuck step cannot take the
+# call's whole 10 minutes: the limits add up to 510 s, and summary.py reads whatever finished.
+step() { local limit=$1; shift; echo "== $*"
+  timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
-step bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" --budgets 16384 65536 131072
-step bench/pretrain.py --shape $base --steps $steps --warmup 5
-step bench/pretrain.py --shape $mini --steps $steps --warmup 5
-step bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" --ceiling-sentences "$(n 200000)" \
+step 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" --budgets 16384 65536 131072
+step 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
+step 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
+step 120 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" --ceiling-sentences "$(n 200000)" \
   --skip-single --tokenizer-actors "$tok"
-step bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
-step bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
+step 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
+step 140 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
 "$PY" bench/summary.py "$OUT"

@@ -156,11 +156,14 @@ def actor_pool(cfg: PipelineConfig):
 
     c = cfg.compute
     gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    node_cpus = int(max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1))
     threads = c.cpu_threads
     if threads is None and not gpus:
         # CPU actors share the largest node's cores (one actor per node unless actors_max says more).
-        node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
-        threads = max(1, int(node_cpus) // c.actors_max)
+        threads = max(1, node_cpus // c.actors_max)
+    # A GPU tags tens of thousands of sentences a second: half the cores of the largest node
+    # (two left for the model actor, reads and writes) tokenize for it; one on a small machine.
+    tokenizers = c.tokenizer_actors or max(1, (node_cpus - 2) // 2)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
-                     tokenizer_actors=c.tokenizer_actors)
+                     tokenizer_actors=tokenizers)

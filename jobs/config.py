@@ -50,7 +50,7 @@ class ComputeConfig:
     cpu_threads: int | None = None      # torch threads of a CPU model actor (None: node CPUs / actors_max)
     max_batch_tokens: int | None = None  # tokens per forward pass of a model actor (None: 16384 on GPU, 2048 on CPU)
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
-    tokenizer_actors: int = 1           # CPU actors that split and tokenize text
+    tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
 
 
 @dataclasses.dataclass
@@ -178,7 +178,8 @@ def check(cfg: PipelineConfig) -> None:
                 raise ConfigError(f"config key '{key}.{name}': must be at least 1")
     for key, value in (("score.shard_examples", cfg.score.shard_examples), ("tag.shard_documents", cfg.tag.shard_documents),
                        ("compute.max_batch_tokens", cfg.compute.max_batch_tokens),
-                       ("compute.cpu_threads", cfg.compute.cpu_threads)):
+                       ("compute.cpu_threads", cfg.compute.cpu_threads),
+                       ("compute.tokenizer_actors", cfg.compute.tokenizer_actors)):
         if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")
     if cfg.compute.inference_dtype not in INFERENCE_DTYPES:

@@ -83,3 +83,14 @@ def test_resolved_config_round_trips(tmp_path):
 def test_the_demo_config_is_valid():
     cfg = load_config("configs/demo.yaml")
     assert cfg.domain.text_column == ["statement", "reply"]
+
+
+def test_on_a_cpu_cluster_the_model_actor_gets_every_core_unless_the_config_says_otherwise(tmp_path, local_ray):
+    from jobs.common import actor_pool
+
+    pool = actor_pool(load_config(config_file(tmp_path)))  # the test session's local Ray: 2 CPUs, no GPU
+    assert (pool.gpus, pool.cpu_threads, pool.tokenizer_actors, pool.max_batch_tokens) == (0.0, 2, 1, None)
+    pool = actor_pool(load_config(config_file(tmp_path, extra="""
+        compute: {cpu_threads: 1, tokenizer_actors: 3, actors_max: 2, max_batch_tokens: 512}
+    """)))
+    assert (pool.cpu_threads, pool.tokenizer_actors, pool.max_size, pool.max_batch_tokens) == (1, 3, 2, 512)
