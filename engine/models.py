@@ -50,20 +50,6 @@ def ragged_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     return starts + within, within
 
 
-def pad_rows(rows: list[np.ndarray], cls_id: int, sep_id: int, pad_id: int):
-    """[CLS] row [SEP] for each row, right-padded: (ids, attention_mask), both int64 (B, T)."""
-    import torch
-
-    width = max(len(r) for r in rows) + 2
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, 0] = cls_id
-        ids[i, 1:len(r) + 1] = torch.as_tensor(r, dtype=torch.long)
-        ids[i, len(r) + 1] = sep_id
-    lengths = torch.tensor([len(r) + 2 for r in rows])
-    return ids, (torch.arange(width)[None, :] < lengths[:, None]).long()
-
-
 class ModelActor:
     """A Ray Data callable class: loads its model once in `__init__`, then maps batches.
 
