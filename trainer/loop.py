@@ -182,8 +182,7 @@ def train_step(model, objective, batch: dict, optimizer, schedule, autocast, gra
 
 
 def make_optimizer(module, params, device):
-    """AdamW (fused on GPU) without weight decay on biases and LayerNorm weights (BERT's
-    recipe), and the linear warmup/decay schedule over `total_steps`."""
+    """AdamW (fused on GPU) without weight decay on biases and LayerNorm weights (BERT's recipe)."""
     decay = [p for p in module.parameters() if p.ndim >= 2]
     no_decay = [p for p in module.parameters() if p.ndim < 2]
     return torch.optim.AdamW(
@@ -193,6 +192,7 @@ def make_optimizer(module, params, device):
 
 
 def linear_schedule(optimizer, warmup: int, total_steps: int):
+    """Linear warmup over `warmup` steps, then linear decay to 0 at `total_steps`."""
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
 
