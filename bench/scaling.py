@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--docs-per-file", type=int, default=100_000)
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-actors", type=int, default=1)
+    parser.add_argument("--cpu-threads", type=int, default=None, help="compute.cpu_threads (default: the engine's)")
     args = parser.parse_args(argv)
 
     work = args.work or tempfile.mkdtemp(prefix="bench-scaling-")
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
         run_dir = os.path.join(work, f"n{size}")
         files, documents = tag.synthesise_corpus(texts, size, os.path.join(run_dir, "corpus"), args.docs_per_file)
         result, _ = tag.engine_path(tagger_dir, files, run_dir, args.shard_documents, 256, args.max_batch_tokens,
-                                    args.tokenizer_actors)
+                                    args.tokenizer_actors, args.cpu_threads)
         runs.append({"sentences": result["sentences"], "documents": documents, "files": len(files),
                      "shards": result["shards"], "seconds": result["seconds"],
                      "sentences/s": result["sentences_per_s"],

@@ -98,7 +98,7 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
 
 
 def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: int, max_seq: int,
-                max_batch_tokens: int | None, tokenizer_actors: int) -> tuple[dict, str]:
+                max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock."""
     import shutil
 
@@ -118,7 +118,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "task": {"train": task, "dev": task, "test": task, "text_column": "text", "label_column": "label"},
               "domain": {"corpus": os.path.join(os.path.dirname(files[0]), "*.csv"), "text_column": "text"},
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
-              "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors}}
+              "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
+                          "cpu_threads": cpu_threads}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)

@@ -69,10 +69,15 @@ def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool
 def _model(ds, actor: type, kwargs: dict, pool: ActorPool):
     # One shard per call: the actor regroups its sentences by length into forward passes of
     # at most `max_batch_tokens` tokens, so a call's results depend on that shard alone.
+    # On CPU the actor's torch threads share cores with the text steps; OpenMP threads that
+    # spin while waiting then stall each other (1M sentences on 2 cores: 108 s spinning, 72 s
+    # passive; bench/scaling.py), so a CPU actor's threads wait passively.
+    remote_args = {} if pool.gpus else {"runtime_env": {"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}}}
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens,
                                                                      "dtype": pool.dtype, "cpu_threads": pool.cpu_threads}),
-        compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow")
+        compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow",
+        **remote_args)
 
 
 def example_shards(examples: pl.DataFrame, shard_examples: int) -> dict[str, pa.Table]:
