@@ -41,6 +41,15 @@ def length_batches(lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     return groups
 
 
+def list_column(column) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets from 0, values) of a list<int> column as int64 arrays; a sliced column's
+    offsets need not start at 0, these do."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    values = column.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_numpy().astype(np.int64)
+    return offsets - offsets[0], values
+
+
 def ragged_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For rows `rows` of a list column with `offsets`: (flat index of every value of those
     rows, in row order; the position of each value within its row). No Python loop per row."""
@@ -100,9 +109,7 @@ class ModelActor:
         column's values, its row in the group, its position in its row); wordpiece j of
         a row sits at column j + 1 (after [CLS]). Built with array operations, no loop per row."""
         torch, tok = self.torch, self.tokenizer
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        offsets = column.offsets.to_numpy().astype(np.int64) - column.offsets[0].as_py()
-        values = column.values.slice(column.offsets[0].as_py(), int(offsets[-1])).to_numpy().astype(np.int64)
+        offsets, values = list_column(column)
         lengths = np.diff(offsets)
         pinned = self.device.type == "cuda"
         for group in length_batches(lengths + 2, self.max_batch_tokens):

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import PREMASKED, SCHEMAS
-from engine.models import ModelActor, ragged_index
+from engine.models import ModelActor, list_column, ragged_index
 
 
 def mask_budget(length: int, ratio: float) -> int:
@@ -40,8 +40,7 @@ class MaskTagger(ModelActor):
     def process(self, batch) -> pa.Table:
         rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
         column = rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
-        offsets = column.offsets.to_numpy().astype(np.int64)
-        offsets -= offsets[0]  # a sliced column's offsets need not start at 0
+        offsets, _ = list_column(column)
         lengths = np.diff(offsets)
         # The budget as mask_budget computes it, for every row at once (float64, rounded down).
         budgets = np.maximum(1.0, self.mask_ratio * lengths).astype(np.int64)
