@@ -20,6 +20,9 @@ import tempfile
 
 import numpy as np
 import pyarrow as pa
+import torch
+
+from trainer.objectives.masked_lm import MaskedLM
 
 import harness
 
@@ -41,34 +44,28 @@ def masked_instances(data: str, tokenizer_dir: str, count: int, max_seq: int, se
     return {k: v[:count] for k, v in packed.items()}
 
 
-def library_default_objective(base):
+class LibraryDefault(MaskedLM):
     """The same masked positions, through BertForMaskedLM's own labels path."""
-    import torch
-    from transformers import BertForMaskedLM
 
-    class LibraryDefault(type(base)):
-        def build_model(self, model_path):
-            return BertForMaskedLM.from_pretrained(model_path, use_safetensors=True)
+    def build_model(self, model_path):
+        from transformers import BertForMaskedLM
 
-        def hf_model(self, module):
-            return module
+        return BertForMaskedLM.from_pretrained(model_path, use_safetensors=True)
 
-        def collate(self, batch, train=True, rng=None):
-            out = super().collate(batch, train, rng)
-            labels = torch.full_like(out["input_ids"], -100)
-            labels[out["rows"], out["cols"]] = out["targets"]
-            return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"], "labels": labels}
+    def hf_model(self, module):
+        return module
 
-        def loss(self, model, batch):
-            return model(**batch).loss
+    def collate(self, batch, train=True, rng=None):
+        out = super().collate(batch, train, rng)
+        labels = torch.full_like(out["input_ids"], -100)
+        labels[out["rows"], out["cols"]] = out["targets"]
+        return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"], "labels": labels}
 
-    objective = LibraryDefault.__new__(LibraryDefault)
-    objective.__dict__.update(base.__dict__)
-    return objective
+    def loss(self, model, batch):
+        return model(**batch).loss
 
 
 def run(objective, model_dir: str, chunks: list[dict], steps: int, warmup: int, seed: int) -> dict:
-    import torch
 
     from trainer.loop import ObjectiveCollate, autocast_for, linear_schedule, make_optimizer, train_step
     from trainer.params import TrainParams
@@ -110,20 +107,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from engine.text import load_tokenizer
-    from trainer.objectives.masked_lm import MaskedLM
 
     work = args.work or tempfile.mkdtemp(prefix="bench-pretrain-")
     model_dir = harness.build_model(args.shape, "BertForMaskedLM", harness.tokenizer_dir(args.tokenizer),
                                     os.path.join(work, "mlm"))
     tok = load_tokenizer(model_dir)
-    objective = MaskedLM(masking="stored", vocab_size=len(tok), mask_id=tok.mask_token_id,
-                         special_ids=tok.all_special_ids, max_predictions=40, seed=args.seed, max_seq=args.max_seq,
-                         cls_id=tok.cls_token_id, sep_id=tok.sep_token_id, pad_id=tok.pad_token_id)
+    kwargs = dict(masking="stored", vocab_size=len(tok), mask_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+                  max_predictions=40, seed=args.seed, max_seq=args.max_seq, cls_id=tok.cls_token_id,
+                  sep_id=tok.sep_token_id, pad_id=tok.pad_token_id)
     needed = (args.steps + args.warmup) * 32
     instances = masked_instances(args.data, model_dir, needed, args.max_seq, args.seed)
     chunks = [{k: v[i:i + 512] for k, v in instances.items()} for i in range(0, needed, 512)]
-    baseline = run(library_default_objective(objective), model_dir, chunks, args.steps, args.warmup, args.seed)
-    ours = run(objective, model_dir, chunks, args.steps, args.warmup, args.seed)
+    baseline = run(LibraryDefault(**kwargs), model_dir, chunks, args.steps, args.warmup, args.seed)
+    ours = run(MaskedLM(**kwargs), model_dir, chunks, args.steps, args.warmup, args.seed)
     table = [
         {"run": "BertForMaskedLM, logits at every position", "tokens/s": baseline["tokens_per_s"], "x baseline": 1.0,
          "predictions/s": baseline["predictions_per_s"], "real TFLOP/s": baseline["tflops"],
