@@ -66,7 +66,6 @@ class LibraryDefault(MaskedLM):
 
 
 def run(objective, model_dir: str, chunks: list[dict], steps: int, warmup: int, seed: int) -> dict:
-
     from trainer.loop import ObjectiveCollate, autocast_for, linear_schedule, make_optimizer, train_step
     from trainer.params import TrainParams
 
