@@ -52,12 +52,12 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> di
     from engine.tagger import MaskTagger
 
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
-    groups = [(ids, attention) for _, ids, attention, *_ in tagger.padded_groups(rows.column("input_ids"))]
+    groups = [(ids, mask) for _, ids, mask, *_ in tagger.padded_groups(rows.column("input_ids"))]
 
     def forward(batches):
         with torch.inference_mode():
-            for ids, attention in batches:
-                tagger.model(input_ids=ids, attention_mask=attention)
+            for ids, mask in batches:
+                tagger.model(input_ids=ids, attention_mask=mask)
 
     forward(groups[:2] + groups[-2:])  # warm-up: kernels chosen for short and long rows, memory pooled
     harness.reset_peak_memory()

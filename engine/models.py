@@ -59,6 +59,18 @@ def ragged_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     return starts + within, within
 
 
+def additive_mask(attention, dtype):
+    """(B, T) attention of 1s and 0s -> (B, 1, 1, T) additive mask in `dtype` (0 where a token
+    is seen, the dtype's minimum where it is padding), on attention's device.
+
+    Hugging Face uses a 4D mask as given. From a 2D mask its SDPA path first asks `mask.all()`
+    on the host, which waits for the device before every forward pass: the GPU then idles
+    while Python launches the next pass instead of running it behind the one in flight."""
+    import torch
+
+    return (1.0 - attention[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
 class ModelActor:
     """A Ray Data callable class: loads its model once in `__init__`, then maps batches.
 
@@ -104,8 +116,8 @@ class ModelActor:
 
     def padded_groups(self, column: pa.Array):
         """A list<int> column of wordpieces in length-sorted groups of at most
-        `max_batch_tokens` tokens. Yields (row indexes, input_ids (B, T) on device,
-        attention_mask (B, T) on device, and for every wordpiece of the group: its index in the
+        `max_batch_tokens` tokens. Yields (row indexes, input_ids (B, T) on device, the
+        attention mask as `additive_mask` (B, 1, 1, T) on device, and for every wordpiece of the group: its index in the
         column's values, its row in the group, its position in its row); wordpiece j of
         a row sits at column j + 1 (after [CLS]). Built with array operations, no loop per row."""
         torch, tok = self.torch, self.tokenizer
@@ -124,16 +136,16 @@ class ModelActor:
             ids_t, attention_t = torch.from_numpy(ids), torch.from_numpy(attention)
             if pinned:  # page-locked host memory: the copy runs asynchronously to the host
                 ids_t, attention_t = ids_t.pin_memory(), attention_t.pin_memory()
-            yield (group, ids_t.to(self.device, non_blocking=True), attention_t.to(self.device, non_blocking=True),
-                   flat, row, within)
+            mask = additive_mask(attention_t.to(self.device, non_blocking=True), self.dtype)
+            yield group, ids_t.to(self.device, non_blocking=True), mask, flat, row, within
 
     def logits(self, rows: list[np.ndarray]):
         """Float32 logits of `[CLS] row [SEP]` for every row, in input order, computed in
         length-sorted groups of at most `max_batch_tokens` tokens. Returns a list of tensors."""
         out = [None] * len(rows)
         column = pa.array(rows, pa.list_(pa.int64()))
-        for group, ids, attention, *_ in self.padded_groups(column):
-            logits = self.model(input_ids=ids, attention_mask=attention).logits.float().cpu()
+        for group, ids, mask, *_ in self.padded_groups(column):
+            logits = self.model(input_ids=ids, attention_mask=mask).logits.float().cpu()
             for j, i in enumerate(group):
                 out[i] = logits[j]
         return out

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor, length_batches
+from engine.models import ModelActor, additive_mask, length_batches
 from engine.stopwords import stopword_mask
 
 
@@ -48,8 +48,8 @@ def importance_decisions(model, rows: list[np.ndarray], labels: np.ndarray, p_fu
         ids = ids[:, :width]
         ids[:, 0] = cls_id
         ids[torch.arange(n, device=device), count + 1] = sep_id
-        attention = (torch.arange(width, device=device)[None, :] < (count + 2)[:, None]).long()
-        probs = model(input_ids=ids, attention_mask=attention).logits.float().softmax(-1)
+        attention = torch.arange(width, device=device)[None, :] < (count + 2)[:, None]
+        probs = model(input_ids=ids, attention_mask=additive_mask(attention, model.dtype)).logits.float().softmax(-1)
         p_aux = probs[torch.arange(n, device=device), target[:n]]
         decision = (p_full_t[:n] - p_aux) < delta
         important[:n, i] = decision

@@ -1,0 +1,63 @@
+"""Model actors hand the model a ready 4D mask: same outputs as a 2D mask, and no host wait."""
+import numpy as np
+import pytest
+import torch
+from transformers import BertForTokenClassification
+
+from engine.models import additive_mask
+from engine.scorer import ImportanceScorer
+from engine.tagger import MaskTagger
+from engine.text import load_tokenizer
+
+TEXTS = ["the movie was great fun and the acting was wonderful", "bad", "i love it so much you know"]
+
+
+def _rows(model_dir):
+    tokenizer = load_tokenizer(model_dir)
+    return [np.array(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TEXTS]
+
+
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+def test_additive_mask_gives_the_logits_of_a_2d_padding_mask(tiny_tagger, attn_implementation):
+    model = BertForTokenClassification.from_pretrained(tiny_tagger, attn_implementation=attn_implementation).eval()
+    ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]])
+    attention = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    with torch.inference_mode():
+        expected = model(input_ids=ids, attention_mask=attention).logits
+        got = model(input_ids=ids, attention_mask=additive_mask(attention, model.dtype)).logits
+        unmasked = model(input_ids=ids).logits
+    seen = attention.bool()
+    torch.testing.assert_close(got[seen], expected[seen], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(unmasked[1, :3], expected[1, :3], atol=1e-4), "padding must change the short row"
+
+
+def _only_4d_masks(actor):
+    """Make the actor's model refuse any mask a host-side check would run on."""
+    forward = actor.model.forward
+    shapes = []
+
+    def checked(*args, attention_mask=None, **kwargs):
+        assert attention_mask is not None and attention_mask.dim() == 4, "a 2D mask makes the host wait for the device"
+        shapes.append(tuple(attention_mask.shape))
+        return forward(*args, attention_mask=attention_mask, **kwargs)
+
+    actor.model.forward = checked
+    return shapes
+
+
+def test_tagger_forward_passes_get_4d_masks(tiny_tagger):
+    rows = _rows(tiny_tagger)
+    tagger = MaskTagger(tiny_tagger, max_batch_tokens=16)
+    shapes = _only_4d_masks(tagger)
+    tagger({"doc_id": np.arange(3), "sentence_index": np.zeros(3, np.int32), "input_ids": np.array(rows, dtype=object)})
+    assert len(shapes) >= 2, "more than one group was run"
+
+
+def test_scorer_forward_passes_get_4d_masks(tiny_classifier):
+    rows = _rows(tiny_classifier)
+    scorer = ImportanceScorer(tiny_classifier, filter_stopwords=False)
+    shapes = _only_4d_masks(scorer)
+    out = scorer({"example_id": np.arange(3), "sentence_index": np.zeros(3, np.int32), "label": np.zeros(3, np.int64),
+                  "input_ids": np.array(rows, dtype=object)})
+    assert out.num_rows == 3
+    assert len(shapes) > 1, "the full-sentence pass and the steps of the rule all went through the check"
