@@ -4,6 +4,8 @@
 #
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
+#   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
+#                                           # tag-reviews tag-dialog scaling)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -23,15 +25,18 @@ fi
 n() { echo $(( $1 / k > 100 ? $1 / k : 100 )); }
 # Each step has its own limit (seconds, first argument) so that one stuck step cannot take the
 # call's whole 10 minutes: the limits add up to 510 s, and summary.py reads whatever finished.
-step() { local limit=$1; shift; echo "== $*"
+step() { local name=$1 limit=$2; shift 2
+  case " ${STEPS:-$name} " in *" $name "*) ;; *) return ;; esac
+  echo "== $*"
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
-step 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" --budgets 16384 65536 131072
-step 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
-step 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
-step 120 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" --ceiling-sentences "$(n 200000)" \
-  --skip-single --tokenizer-actors "$tok"
-step 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
-step 140 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
+step score 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" \
+  --budgets 16384 65536 131072
+step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
+step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
+step tag-reviews 120 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
+  --ceiling-sentences "$(n 200000)" --ceiling-budgets 32768 65536 131072 --skip-single --tokenizer-actors "$tok"
+step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
+step scaling 140 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
 "$PY" bench/summary.py "$OUT"

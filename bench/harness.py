@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 
@@ -214,10 +215,20 @@ def _cell(value) -> str:
     return str(value)
 
 
+def versions() -> dict:
+    """The libraries whose speed the figures depend on."""
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "cuda": torch.version.cuda, "python": sys.version.split()[0]}
+
+
 def write_json(out: str, name: str, payload: dict) -> str:
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"{name}.json")
     with open(path, "w") as f:
-        json.dump({"card": card(), "date": time.strftime("%Y-%m-%d"), **payload}, f, indent=2, default=float)
+        json.dump({"card": card(), "date": time.strftime("%Y-%m-%d"), "versions": versions(), **payload}, f,
+                  indent=2, default=float)
     print(f"\nwrote {path}")
     return path

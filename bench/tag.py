@@ -128,7 +128,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     shutil.copytree(tagger_dir, plan.tagger, dirs_exist_ok=True)
     commit_model(plan.tagger, {"what": "bench tagger"})
     with ray_session(cfg), harness.process_tree_memory() as memory:
-        start = time.perf_counter()
+        start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
         seconds = time.perf_counter() - start
     from engine.contract import read_manifest
@@ -136,7 +136,19 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     manifest = read_manifest(plan.tagged)
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
             "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
-            "shards": len(manifest.shards)}, plan.tagged
+            "shards": len(manifest.shards), **steady_state(plan.tagged, manifest, start_wall)}, plan.tagged
+
+
+def steady_state(out: str, manifest, start_wall: float) -> dict:
+    """The rate once every step is running, from the shard files' write times: the sentences of
+    all shards but the first over the time between the first and the last written. What the
+    end-to-end rate leaves out is the start (Ray workers, the model loaded, the first shard
+    through every step): `first_shard_s`. Needs a few shards to mean anything."""
+    written = sorted((os.path.getmtime(os.path.join(out, s.path)), s.rows) for s in manifest.shards)
+    result = {"first_shard_s": written[0][0] - start_wall}
+    if len(written) >= 4 and written[-1][0] > written[0][0]:
+        result["steady_sentences_per_s"] = sum(rows for _, rows in written[1:]) / (written[-1][0] - written[0][0])
+    return result
 
 
 def same_shards(a: str, b: str) -> bool:
@@ -169,6 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer-actors", type=int, default=1)
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
+    parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
+                        help="also measure the ceiling at these tokens per forward pass")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -192,6 +206,7 @@ def main(argv=None) -> int:
               "documents": documents, "ceiling_sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
+    result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget) for budget in args.ceiling_budgets]
     if not args.skip_single:
         result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
                                                   args.shard_documents, args.max_seq)
@@ -207,6 +222,15 @@ def main(argv=None) -> int:
              {"run": "engine: taskpt tag path (Ray)", "sentences/s": e["sentences_per_s"], "seconds": e["seconds"],
               "of ceiling": e["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None,
               "peak GiB": e["peak_pss_gib"]}]
+    for sweep in result["ceiling_sweep"]:
+        table.append({"run": f"ceiling at {sweep['max_batch_tokens']} tokens/pass", "sentences/s": sweep["sentences_per_s"],
+                      "seconds": sweep["seconds"], "of ceiling": sweep["sentences_per_s"] / c["sentences_per_s"],
+                      "real TFLOP/s": sweep["tflops"], "peak GiB": sweep["peak_gib"]})
+    if "steady_sentences_per_s" in e:
+        steady = e["steady_sentences_per_s"]
+        table.append({"run": f"engine, steady state (first shard at {e['first_shard_s']:.1f} s)", "sentences/s": steady,
+                      "seconds": None, "of ceiling": steady / c["sentences_per_s"], "real TFLOP/s": None,
+                      "peak GiB": None})
     if "single_process" in result:
         s = result["single_process"]
         table.append({"run": "single process, same classes", "sentences/s": s["sentences_per_s"],

@@ -61,11 +61,14 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
 
 
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
-    run("tag", bench, "--sentences", "400", "--shard-documents", "100", "--source", "dialog")
+    run("tag", bench, "--sentences", "400", "--shard-documents", "60", "--source", "dialog", "--ceiling-budgets", "64")
     out = result(bench, "tag-tiny-dialog")
     assert out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
-    assert out["engine"]["shards"] >= 3
+    assert out["engine"]["shards"] >= 4
+    assert out["engine"]["steady_sentences_per_s"] > 0 and 0 < out["engine"]["first_shard_s"] < out["engine"]["seconds"]
+    assert [s["max_batch_tokens"] for s in out["ceiling_sweep"]] == [64]
+    assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
 def test_scaling_bench_and_summary(bench, local_ray, capsys):
