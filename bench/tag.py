@@ -98,7 +98,8 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
 
 
 def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: int, max_seq: int,
-                max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None) -> tuple[dict, str]:
+                max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
+                concurrent_shards: int | None = None) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock."""
     import shutil
 
@@ -119,7 +120,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "domain": {"corpus": os.path.join(os.path.dirname(files[0]), "*.csv"), "text_column": "text"},
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
-                          "cpu_threads": cpu_threads}}
+                          "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -179,6 +180,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seq", type=int, default=256)
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-actors", type=int, default=1)
+    parser.add_argument("--concurrent-shards", type=int, default=None, help="compute.concurrent_shards (default: its default)")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -212,7 +214,8 @@ def main(argv=None) -> int:
                                                   args.shard_documents, args.max_seq)
         print(f"single process: {result['single_process']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["engine"], engine_dir = engine_path(tagger_dir, files, work, args.shard_documents, args.max_seq,
-                                               args.max_batch_tokens, args.tokenizer_actors)
+                                               args.max_batch_tokens, args.tokenizer_actors,
+                                               concurrent_shards=args.concurrent_shards)
     if not args.skip_single:
         result["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, "single"))
 

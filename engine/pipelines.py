@@ -38,6 +38,10 @@ class ActorPool:
     # node although it reserves one: the text steps beside it are short.
     cpu_threads: int | None = None
     tokenizer_actors: int = 1
+    # Shards one model actor works on at once, each call in its own thread. Python runs one at
+    # a time, but while one call waits for the device the other unpacks its shard and queues
+    # its forward passes, so the device is not left idle between shards.
+    concurrent_shards: int = 1
     # Text work (reading, splitting, tokenizing) reserves half a CPU per task or actor, so on a
     # small machine it runs beside one model actor instead of waiting for it.
     text_cpus: float = 0.5
@@ -46,7 +50,9 @@ class ActorPool:
     io_cpus: float = 0.25
 
     def strategy(self) -> ActorPoolStrategy:
-        return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
+        return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
+                                 max_concurrent_calls_per_actor=self.concurrent_shards,
+                                 enable_true_multi_threading=self.concurrent_shards > 1)
 
 
 def one_shard_per_block(ds) -> None:

@@ -164,6 +164,9 @@ def actor_pool(cfg: PipelineConfig):
     # A GPU tags tens of thousands of sentences a second: half the cores of the largest node
     # (two left for the model actor, reads and writes) tokenize for it; one on a small machine.
     tokenizers = c.tokenizer_actors or max(1, (node_cpus - 2) // 2)
+    # With a GPU, a second shard in the actor keeps the device busy while the host unpacks
+    # one shard and packs the next; CPU actors already use every core for one.
+    concurrent = c.concurrent_shards or (2 if gpus else 1)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
-                     tokenizer_actors=tokenizers)
+                     tokenizer_actors=tokenizers, concurrent_shards=concurrent)

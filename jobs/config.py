@@ -48,9 +48,10 @@ class ComputeConfig:
     gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
     cpus_per_actor: float = 1.0
     cpu_threads: int | None = None      # torch threads of a CPU model actor (None: node CPUs / actors_max)
-    max_batch_tokens: int | None = None  # tokens per forward pass of a model actor (None: 16384 on GPU, 2048 on CPU)
+    max_batch_tokens: int | None = None  # tokens per forward pass of a model actor (None: 65536 on GPU, 2048 on CPU)
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
+    concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
 
 
 @dataclasses.dataclass
@@ -179,7 +180,8 @@ def check(cfg: PipelineConfig) -> None:
     for key, value in (("score.shard_examples", cfg.score.shard_examples), ("tag.shard_documents", cfg.tag.shard_documents),
                        ("compute.max_batch_tokens", cfg.compute.max_batch_tokens),
                        ("compute.cpu_threads", cfg.compute.cpu_threads),
-                       ("compute.tokenizer_actors", cfg.compute.tokenizer_actors)):
+                       ("compute.tokenizer_actors", cfg.compute.tokenizer_actors),
+                       ("compute.concurrent_shards", cfg.compute.concurrent_shards)):
         if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")
     if cfg.compute.inference_dtype not in INFERENCE_DTYPES:

@@ -94,3 +94,16 @@ def test_on_a_cpu_cluster_the_model_actor_gets_every_core_unless_the_config_says
         compute: {cpu_threads: 1, tokenizer_actors: 3, actors_max: 2, max_batch_tokens: 512}
     """)))
     assert (pool.cpu_threads, pool.tokenizer_actors, pool.max_size, pool.max_batch_tokens) == (1, 3, 2, 512)
+
+
+def test_a_gpu_actor_works_on_two_shards_at_once_and_a_cpu_actor_on_one(tmp_path, local_ray):
+    from jobs.common import actor_pool
+
+    assert actor_pool(load_config(config_file(tmp_path))).strategy().max_concurrent_calls_per_actor == 1
+    gpu = actor_pool(load_config(config_file(tmp_path, extra="compute: {gpus_per_actor: 1}")))
+    strategy = gpu.strategy()
+    assert (gpu.concurrent_shards, strategy.max_concurrent_calls_per_actor, strategy.enable_true_multi_threading) == (2, 2, True)
+    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {gpus_per_actor: 1, concurrent_shards: 3}"))
+                      ).concurrent_shards == 3
+    with pytest.raises(ConfigError, match="compute.concurrent_shards"):
+        load_config(config_file(tmp_path, extra="compute: {concurrent_shards: 0}"))
