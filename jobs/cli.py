@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ("jobs.evaluate", "stage 6: fine-tune every arm and report test metrics"),
     "store": ("jobs.store", "store ls | store verify ID: the datasets in the store, and their integrity"),
     "inspect": ("jobs.inspect_masks", "inspect ID: sentences with their masks, masks per word class"),
+    "overlap": ("jobs.overlap", "overlap A B ...: vocabulary overlap of corpora (top-10K words), as a heatmap"),
     "submit": ("jobs.submit", "submit CONFIG.yaml [--stage S]: run on a Ray cluster as a Ray job"),
     "logs": ("jobs.submit", "logs ID [--follow]: a submitted job's output"),
     "status": ("jobs.submit", "status ID: a submitted job's state"),
@@ -25,7 +26,7 @@ JOB_COMMANDS = {"submit", "logs", "status", "stop"}  # one module, told which co
 
 def usage() -> str:
     lines = ["usage: taskpt COMMAND CONFIG.yaml [key.sub=value ...]",
-             "       taskpt store ls|verify|gc ...   taskpt inspect ID ...",
+             "       taskpt store ls|verify|gc ...   taskpt inspect ID ...   taskpt overlap A B ... [--out DIR]",
              "       taskpt submit CONFIG.yaml [--stage S] [--address URL]   taskpt logs|status|stop ID", "", "commands:"]
     lines += [f"  {name:<13} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
