@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,9 +73,11 @@ def existing_shard(out_dir: str, name: str) -> ShardInfo:
 
 
 def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint: str, model: str,
-                  params: dict, config_yaml: str, write_cpus: float = 0.25) -> Manifest:
+                  params: dict, config_yaml: str, write_cpus: float = 0.25, device: str = "CPU") -> Manifest:
     """Run `ds` (shard rows of the pending shards, or None when none is pending), write its
-    shards, then the manifest over all of `names`, in that order."""
+    shards, then the manifest over all of `names`, in that order. `device`: where the
+    dataset's model ran, recorded with the seconds it took."""
+    started = time.time()
     infos: dict[str, ShardInfo] = {}
     if ds is not None:
         # Writing is I/O: a quarter CPU, so it runs beside the model actors on a small machine.
@@ -91,6 +94,7 @@ def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint:
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
     manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params, shards=shards,
                         rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
-                        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+                        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                        compute={"seconds": round(time.time() - started, 3), "device": device})
     write_manifest(out_dir, manifest)
     return manifest

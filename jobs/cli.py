@@ -13,6 +13,8 @@ COMMANDS = {
     "tag": ("jobs.tag", "stage 4: tag the domain corpus, choose masks, derive the random baseline"),
     "pretrain": ("jobs.pretrain", "stage 5: masked-LM continued pretraining, one run per arm"),
     "evaluate": ("jobs.evaluate", "stage 6: fine-tune every arm and report test metrics"),
+    "experiment": ("jobs.experiment", "every arm x seed fine-tuned and tested; the report: does selective masking win"),
+    "report": ("jobs.report", "report RUN_DIR: rebuild an experiment's report and figures, no training"),
     "store": ("jobs.store", "store ls | store verify ID: the datasets in the store, and their integrity"),
     "inspect": ("jobs.inspect_masks", "inspect ID: sentences with their masks, masks per word class"),
     "overlap": ("jobs.overlap", "overlap A B ...: vocabulary overlap of corpora (top-10K words), as a heatmap"),

@@ -86,15 +86,17 @@ def reuse(stage: str, out: str) -> bool:
 
 
 def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: list[str], build, *, model: str,
-                 params: dict) -> Manifest:
+                 params: dict, runs_model: bool = True) -> Manifest:
     """The dataset `out` of shards `names`: `build(pending)` (a Ray dataset of shard rows) for
-    the shards not yet in place, then the manifest over all of them, saying when it resumes."""
+    the shards not yet in place, then the manifest over all of them, saying when it resumes.
+    `runs_model`: whether building it runs model actors (on GPUs when the pool has them)."""
     pending = pending_shards(out, names)
     if len(pending) < len(names):
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
+    device = "GPU" if runs_model and actor_pool(cfg).gpus else "CPU"
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
-                         model=model, params=params, config_yaml=cfg.to_yaml())
+                         model=model, params=params, config_yaml=cfg.to_yaml(), device=device)
 
 
 def require_model(path: str, what: str, command: str) -> None:

@@ -105,6 +105,14 @@ class PretrainConfig(TrainParams):      # stage 5
 
 
 @dataclasses.dataclass
+class ExperimentConfig:                 # taskpt experiment
+    # general: the general model fine-tuned directly; the others pretrain first (stage 5) and
+    # become pretrain.arms for the experiment. dapt is optional (it trains on the whole corpus).
+    arms: list[str] = dataclasses.field(default_factory=lambda: ["general", "tapt", "random", "selective"])
+    seeds: int = 5                      # fine-tuning runs per arm: finetune.seed, +1, ... (the same for every arm)
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     model: str                          # local Hugging Face checkpoint: the general model
     store: str                          # where every dataset and model is written (path or URI)
@@ -116,6 +124,7 @@ class PipelineConfig:
     tagger: TaggerConfig = dataclasses.field(default_factory=TaggerConfig)
     tag: TagConfig = dataclasses.field(default_factory=TagConfig)
     pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
+    experiment: ExperimentConfig = dataclasses.field(default_factory=ExperimentConfig)
     seed: int = 42                      # the random baseline's draws and every training seed
     description: str = ""               # free text, printed with results
 
@@ -167,6 +176,13 @@ def check(cfg: PipelineConfig) -> None:
     for arm in cfg.pretrain.arms:
         if arm not in ARMS:
             raise ConfigError(f"config key 'pretrain.arms': {arm!r} is not one of {ARMS}")
+    for arm in cfg.experiment.arms:
+        if arm not in ("general", *ARMS):
+            raise ConfigError(f"config key 'experiment.arms': {arm!r} is not one of {('general', *ARMS)}")
+    if len(set(cfg.experiment.arms)) < 2 or len(set(cfg.experiment.arms)) != len(cfg.experiment.arms):
+        raise ConfigError("config key 'experiment.arms': needs two or more distinct arms")
+    if cfg.experiment.seeds < 1:
+        raise ConfigError("config key 'experiment.seeds': must be at least 1")
     shares = {"tag.mask_ratio": cfg.tag.mask_ratio, "pretrain.mask_prob": cfg.pretrain.mask_prob,
               "tagger.val_fraction": cfg.tagger.val_fraction, "pretrain.holdout": cfg.pretrain.holdout}
     for key, value in shares.items():

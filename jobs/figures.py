@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -42,4 +43,47 @@ def heatmap_png(matrix: np.ndarray, names: Sequence[str], title: str, *, value_f
         axes.text(column, row, value_format.format(value), ha="center", va="center",
                   color="white" if value > middle else "black")
     figure.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
+    return png_bytes(figure)
+
+
+def error_bars_png(categories: Sequence[str], series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
+                   points: dict[str, Sequence[Sequence[float]]] | None = None, ylabel: str, title: str) -> bytes:
+    """Grouped bars, one group per category and one bar per series (mean, with +-std error
+    bars); `points` adds each underlying value (e.g. each seed) as a dot on its bar."""
+    figure = new_figure(2.0 + 1.2 * len(categories) * max(1, len(series)) / 2, 4.0)
+    axes = figure.add_subplot()
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(categories))
+    for i, (label, (means, stds)) in enumerate(series.items()):
+        offset = x - 0.4 + width * (i + 0.5)
+        axes.bar(offset, means, width, yerr=stds, capsize=4, label=label, alpha=0.8)
+        for position, values in zip(offset, (points or {}).get(label, [])):
+            axes.plot([position] * len(values), values, "o", color="black", markersize=3)
+    axes.set_xticks(x, labels=categories)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
+    axes.legend()
+    return png_bytes(figure)
+
+
+def lines_png(panels: Sequence[tuple[str, str, str, dict[str, tuple]]], groups: Sequence[str] = ()) -> bytes:
+    """Side-by-side panels of (title, x label, y label, {label: (xs, ys, group, dashed)}): lines
+    of one group share a colour in every panel (in the order of `groups`, then as they come),
+    dashed ones are drawn with square markers; None values are skipped."""
+    figure = new_figure(5.5 * len(panels), 4.0)
+    palette = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
+    colors = {group: palette[i % len(palette)] for i, group in enumerate(groups)}
+    for index, (title, xlabel, ylabel, lines) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        for label, (xs, ys, group, dashed) in lines.items():
+            kept = [(x, y) for x, y in zip(xs, ys) if y is not None]
+            color = colors.setdefault(group, palette[len(colors) % len(palette)])
+            if kept:
+                axes.plot(*zip(*kept), color=color, linestyle="--" if dashed else "-", marker="s" if dashed else "o",
+                          markersize=4 if dashed else 3, label=label)
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        if lines:
+            axes.legend(fontsize=7)
     return png_bytes(figure)

@@ -59,16 +59,18 @@ class Plan:
                 "dapt": (self.tagged, PREMASKED), "tapt": (self.importance, IMPORTANCE)}[arm]
 
 
-def make_plan(cfg: PipelineConfig) -> Plan:
+def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     """Fingerprints chain through upstream fingerprints (not paths), so a store that is moved
-    or mounted elsewhere keeps its cache."""
+    or mounted elsewhere keeps its cache. `final_seed`: the seed of the stage-6 fine-tunes
+    (default finetune.seed); the scorer and everything upstream keep finetune.seed, so runs
+    with several final seeds share them (`taskpt experiment`)."""
     task = digest([file_identity(p) for p in (cfg.task.train, cfg.task.dev, cfg.task.test)],
                   _params(cfg.task) | {"train": None, "dev": None, "test": None})
     general = digest(model_identity(cfg.model))
     store = cfg.store
 
-    def finetuned(source: str) -> str:
-        return digest(source, task, _params(cfg.finetune))
+    def finetuned(source: str, seed: int = cfg.finetune.seed) -> str:
+        return digest(source, task, _params(cfg.finetune) | {"seed": seed})
 
     scorer = finetuned(general)
     importance = digest(scorer, task, _params(cfg.score), FORMAT_VERSION)
@@ -82,7 +84,8 @@ def make_plan(cfg: PipelineConfig) -> Plan:
     sources = {"selective": premasked, "random": random_masks, "dapt": tagged, "tapt": importance}
     pretrain = _params(cfg.pretrain) | {"arms": None}
     pretrained = {arm: digest(general, sources[arm], arm, pretrain) for arm in cfg.pretrain.arms}
-    finetuned_arms = {"general": scorer} | {arm: finetuned(fp) for arm, fp in pretrained.items()}
+    seed = cfg.finetune.seed if final_seed is None else final_seed
+    finetuned_arms = {"general": finetuned(general, seed)} | {arm: finetuned(fp, seed) for arm, fp in pretrained.items()}
     return Plan(
         general_finetuned=model_path(store, "finetuned", scorer),
         importance=dataset_path(store, IMPORTANCE, importance),

@@ -46,7 +46,7 @@ def derive(cfg, plan, out: str, source: str, build, params: dict, what: str) -> 
         return
     names = [shard_name(s.path) for s in read_manifest(source).shards]
     manifest = write_shards("tag", cfg, out, PREMASKED, names, lambda pending: build(source, pending),
-                            model=plan.tagger, params={**params, "source": source})
+                            model=plan.tagger, params={**params, "source": source}, runs_model=False)
     say("tag", f"wrote {what} ({manifest.rows} sentences, derived from stored scores) to {out}")
 
 

@@ -82,7 +82,7 @@ def train_loop_per_worker(config: dict) -> None:
     # After a lost worker, Ray Train restarts the group with the latest checkpoint: weights,
     # optimizer, schedule and RNG come back, and the interrupted epoch is replayed in the same
     # order (same seeds, order-preserving ingest) with the batches already trained on skipped.
-    progress = {"epoch": 0, "batches_done": 0, "step": 0, "best": None, "stale": 0, "history": [],
+    progress = {"epoch": 0, "batches_done": 0, "step": 0, "best": None, "stale": 0, "history": [], "curve": [],
                 "first_loss": None, "loss_sum": 0.0, "loss_steps": 0, "best_dir": None, "resumed_from_step": None}
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
@@ -103,6 +103,7 @@ def train_loop_per_worker(config: dict) -> None:
     # ---- fit -----------------------------------------------------------------------------
     name, started = config["name"], time.time()
     step, best, stale, history = progress["step"], progress["best"], progress["stale"], progress["history"]
+    curve = progress.get("curve", [])  # (step, mean train loss of the epoch so far) at every log line
     first_loss, best_dir = progress["first_loss"], progress["best_dir"]
     for epoch in range(progress["epoch"], params.epochs):
         model.train()
@@ -122,6 +123,7 @@ def train_loop_per_worker(config: dict) -> None:
                 loss_sum, unread = loss_sum + float(unread), unread.zero_()
                 first_loss = loss_sum if first_loss is None else first_loss
             if rank == 0 and (step % params.log_every == 0 or step == 1):
+                curve.append({"step": step, "train_loss": loss_sum / loss_steps})
                 log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
                          f"mean loss {loss_sum / loss_steps:.4f} lr {schedule.get_last_lr()[0]:.2e} "
                          f"({time.time() - started:.0f}s)")
@@ -131,8 +133,8 @@ def train_loop_per_worker(config: dict) -> None:
                 loss_sum, unread = loss_sum + float(unread), unread.zero_()
                 save({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / loss_steps},
                      {**progress, "epoch": epoch, "batches_done": index + 1, "step": step, "best": best, "stale": stale,
-                      "history": history, "first_loss": first_loss, "loss_sum": loss_sum, "loss_steps": loss_steps,
-                      "best_dir": best_dir})
+                      "history": history, "curve": curve, "first_loss": first_loss, "loss_sum": loss_sum,
+                      "loss_steps": loss_steps, "best_dir": best_dir})
 
         loss_sum += float(unread)
 
@@ -147,7 +149,7 @@ def train_loop_per_worker(config: dict) -> None:
                        train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss,
                        resumed_from_step=progress["resumed_from_step"])
         history.append({k: metrics[k] for k in ("epoch", "step", "train_loss", objective.metric)})
-        metrics["history"] = list(history)
+        metrics["history"], metrics["curve"] = list(history), list(curve)
         if rank == 0:
             log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
                 f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))
@@ -161,8 +163,8 @@ def train_loop_per_worker(config: dict) -> None:
                     fs.delete_dir(previous)
         metrics["best_dir"] = best_dir
         save(metrics, {**progress, "epoch": epoch + 1, "batches_done": 0, "step": step, "best": best, "stale": stale,
-                       "history": history, "first_loss": first_loss, "loss_sum": 0.0, "loss_steps": 0,
-                       "best_dir": best_dir})
+                       "history": history, "curve": curve, "first_loss": first_loss, "loss_sum": 0.0,
+                       "loss_steps": 0, "best_dir": best_dir})
         if step >= total_steps or (params.patience and stale >= params.patience):
             break
 

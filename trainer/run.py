@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pyarrow.fs as pafs
 import ray
@@ -58,7 +59,9 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
                              checkpoint_config=CheckpointConfig(num_to_keep=1),
                              failure_config=FailureConfig(max_failures=params.max_failures)),
     )
+    started = time.time()
     result = trainer.fit()
+    seconds = time.time() - started
     best_dir = result.metrics.get("best_dir")
     if not best_dir or not fs.is_file(fs.join(best_dir, "metrics.json")):
         raise RuntimeError(f"{name}: training finished without a best model")
@@ -72,8 +75,11 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     fs.delete_dir(fs.join(out_dir, "_ray_train"))
     metrics = json.loads(fs.read_bytes(fs.join(out_dir, "metrics.json")))  # the best epoch's
     metrics["history"] = result.metrics["history"]  # every epoch's, from the latest report
+    metrics["curve"] = result.metrics.get("curve", [])  # the step/loss log lines
     metrics["resumed_from_step"] = result.metrics.get("resumed_from_step")  # the last restart, if any
     fs.write_bytes(fs.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
-    commit_model(out_dir, {**info, "train_rows": rows, "metrics": metrics})
+    # What the run cost, for reports: wall seconds of this fit (a resumed run counts from its restart).
+    compute = {"seconds": seconds, "device": "GPU" if use_gpu else "CPU", "workers": params.num_workers}
+    commit_model(out_dir, {**info, "train_rows": rows, "metrics": metrics, "compute": compute})
     return metrics

@@ -34,6 +34,9 @@ class Manifest:
     rows: int
     tokens: int = 0                     # wordpieces in all rows (input_ids)
     created: str = ""                   # UTC time the manifest was written, ISO 8601
+    # What writing it cost: {"seconds": wall time of the run that completed it, "device": "GPU"
+    # or "CPU"}; reports add it up. Absent in manifests written before it was recorded.
+    compute: dict = dataclasses.field(default_factory=dict)
     format: str = "taskpt"
     version: int = FORMAT_VERSION
 

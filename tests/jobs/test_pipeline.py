@@ -109,6 +109,54 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
 
 
 @pytest.mark.slow
+def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the_store(local_ray, tiny_project, capsys):
+    """After the run above, only what the experiment adds is trained: the tapt arm, and every
+    arm again with the second seed."""
+    from jobs.experiment import main as experiment_main
+    from jobs.report import main as report_main
+    from jobs.report import paired
+
+    _, config = tiny_project
+    arms = ["general", "tapt", "random", "selective"]
+    assert experiment_main([config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]) == 0
+    printed = capsys.readouterr().out
+    run = pathlib.Path(printed.split("[taskpt report] wrote ")[1].split(" in ")[1].strip())
+    record = json.loads((run / "experiment.json").read_text())
+    numbers = json.loads((run / "report.json").read_text())
+    assert record["arms"] == arms and record["seeds"] == [42, 43]
+    assert sorted((r["arm"], r["seed"]) for r in record["runs"]) == sorted((a, s) for a in arms for s in (42, 43))
+    # The table is drawn from the record: means and sample std over the two seeds.
+    for row in numbers["summary"]:
+        values = [r["test_accuracy"] for r in record["runs"] if r["arm"] == row["arm"]]
+        assert row["test_accuracy_mean"] == pytest.approx(np.mean(values))
+        assert row["test_accuracy_std"] == pytest.approx(np.std(values, ddof=1))
+        assert f"| {row['arm']} | {row['test_accuracy_mean']:.4f} ± {row['test_accuracy_std']:.4f} |" in printed
+    first = numbers["comparisons"][0]
+    assert (first["a"], first["b"]) == ("selective", "random")
+    assert first == paired(record, "selective", "random")
+    low, high = first["test_accuracy"]["ci95"]
+    assert low <= first["test_accuracy"]["mean_difference"] <= high
+    # Compute: the selective arm pays for the scorer, scoring, the tagger and tagging; general for none.
+    compute = {r["arm"]: r for r in numbers["compute"]}
+    assert compute["general"]["shared_seconds"] == 0 and compute["selective"]["shared_seconds"] > 0
+    assert compute["random"]["pretrain_steps"] == compute["selective"]["pretrain_steps"]  # equal budgets
+    assert all(r["finetune_seconds"] > 0 and r["devices"] == ["CPU"] for r in numbers["compute"])
+    assert all(record["pretrain"][a]["curve"] for a in ("tapt", "random", "selective"))
+    for name in ("accuracy.png", "curves.png"):
+        png = (run / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+    # The report again from the store alone: same numbers, nothing trained.
+    (run / "report.md").unlink()
+    assert report_main([str(run)]) == 0
+    again = capsys.readouterr().out
+    assert json.loads((run / "report.json").read_text()) == numbers and (run / "report.md").exists()
+    assert "fine-tun" not in again.replace("fine-tuning", "")
+    assert experiment_main([config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]) == 0
+    assert "cache hit" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_bad_labels_in_dev_stop_the_run_before_any_work(local_ray, tiny_project, tmp_path, capsys):
     root, config = tiny_project
     (tmp_path / "dev.tsv").write_text("text\tlabel\ngood fun.\tpos\nbad.\tneutral\n")

@@ -1,0 +1,134 @@
+"""`taskpt experiment CONFIG.yaml`: does selective masking beat random masking here, and at what
+cost. Every arm of `experiment.arms` is fine-tuned with `experiment.seeds` seeds (the same seeds
+for every arm, so arms compare pair by pair) and evaluated on the test split; the stages the arms
+share (the scorer, the tagger and its masks, each pretrained model) are computed once, through
+the store. The record goes to `<store>/experiments/<fingerprint>/experiment.json` (written
+last), with the report and its figures beside it (jobs/report.py).
+python -m jobs.experiment CONFIG.yaml [key=value ...]"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import sys
+
+from engine.contract import fs, read_manifest
+from engine.contract.store import read_model_info
+from engine.corpus import check_corpus, corpus_files
+from jobs.common import entry_point, load_task, say, tokenize_examples
+from jobs.finetune import finetune
+from jobs.plan import digest, make_plan
+from jobs.pretrain import pretrain
+from jobs.report import EXPERIMENT_JSON, write_report
+from jobs.score import score
+from jobs.tag import tag
+from jobs.train_tagger import train_tagger
+from trainer.evaluate import evaluate_classifier
+
+RECORD_VERSION = 1
+# The stages each arm's data comes from, as implemented: random masks take the selective
+# arm's budget per sentence, DAPT reads the corpus as stage 4 tokenized it, TAPT the task's
+# text as stage 2 split and tokenized it.
+SHARED_STAGES = {"general": [], "tapt": ["finetune-scorer", "score"],
+                 "dapt": ["finetune-scorer", "score", "train-tagger", "tag"],
+                 "random": ["finetune-scorer", "score", "train-tagger", "tag", "random-masks"],
+                 "selective": ["finetune-scorer", "score", "train-tagger", "tag", "selective-masks"]}
+
+
+def for_experiment(cfg):
+    """The config with the experiment's pretraining arms as `pretrain.arms`."""
+    arms = [a for a in cfg.experiment.arms if a != "general"]
+    return dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, arms=arms))
+
+
+def seed_configs(cfg) -> list:
+    """One config per fine-tuning seed: finetune.seed, +1, ... (the first is the pipeline's own).
+    Each fine-tunes into make_plan(cfg, final_seed=...)'s paths: the upstream stages are shared."""
+    return [dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, seed=cfg.finetune.seed + i))
+            for i in range(cfg.experiment.seeds)]
+
+
+def prepare(cfg, plan) -> None:
+    """Stages 1-5 as far as the arms need them; each is skipped when already in the store."""
+    arms = set(cfg.experiment.arms)
+    load_task(cfg)  # every input checked before the first stage
+    if arms & {"dapt", "random", "selective"}:
+        check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
+    if arms - {"general"}:
+        finetune(cfg, plan)
+        score(cfg, plan)
+    if arms & {"dapt", "random", "selective"}:
+        train_tagger(cfg, plan)
+        tag(cfg, plan)
+    pretrain(cfg, plan)
+
+
+def model_record(path: str) -> dict:
+    info = read_model_info(path)
+    metrics = info.get("metrics", {})
+    return {"path": path, **info.get("compute", {}), "steps": metrics.get("step"), "train_rows": info.get("train_rows"),
+            "history": metrics.get("history", []), "curve": metrics.get("curve", [])}
+
+
+def dataset_record(path: str) -> dict:
+    manifest = read_manifest(path)
+    return {"path": path, **manifest.compute, "rows": manifest.rows, "tokens": manifest.tokens}
+
+
+def shared_stages(cfg, plan) -> dict:
+    """Each shared stage's output and what it cost when it was computed."""
+    arms, stages = set(cfg.experiment.arms), {}
+    if arms - {"general"}:
+        stages["finetune-scorer"] = model_record(plan.general_finetuned)
+        stages["score"] = dataset_record(plan.importance)
+    if arms & {"dapt", "random", "selective"}:
+        stages["train-tagger"] = model_record(plan.tagger)
+        stages["tag"] = dataset_record(plan.tagged)
+        stages["random-masks"] = dataset_record(plan.random_masks)
+        stages["selective-masks"] = dataset_record(plan.premasked) if plan.premasked != plan.tagged else \
+            {"path": plan.premasked, "seconds": 0.0, "device": "CPU"}  # the tagging ratio itself: no extra step
+    return stages
+
+
+def experiment(cfg, plan) -> dict:
+    cfg = for_experiment(cfg)
+    plan = make_plan(cfg)
+    seeds = seed_configs(cfg)
+    plans = [make_plan(cfg, final_seed=c.finetune.seed) for c in seeds]
+    arms = cfg.experiment.arms
+    out = fs.join(cfg.store, "experiments", digest(sorted(p.finetuned[a] for p in plans for a in arms)))
+    if fs.is_file(fs.join(out, EXPERIMENT_JSON)):
+        say("experiment", f"cache hit, {out}: the report is rebuilt from it (`taskpt report {out}`)")
+        return write_report(out)
+    say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
+                      f"({', '.join(str(c.finetune.seed) for c in seeds)})")
+    prepare(cfg, plan)
+    task = load_task(cfg)
+    test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
+    runs = []
+    for seed_cfg, seed_plan in zip(seeds, plans):
+        for arm in arms:
+            say("experiment", f"{arm}, seed {seed_cfg.finetune.seed}")
+            finetune(seed_cfg, seed_plan, arm)
+            model = seed_plan.finetuned[arm]
+            metrics = evaluate_classifier(model, list(test["input_ids"]), test["label"], cfg.finetune.max_seq)
+            record = model_record(model)
+            runs.append({"arm": arm, "seed": seed_cfg.finetune.seed, "test_accuracy": metrics["accuracy"],
+                         "test_macro_f1": metrics["macro_f1"],
+                         "dev_accuracy": read_model_info(model)["metrics"]["dev_accuracy"], **record})
+    pretrained = {arm: model_record(path) for arm, path in plan.pretrained.items()}
+    record = {"version": RECORD_VERSION, "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "description": cfg.description, "model": cfg.model, "task": dataclasses.asdict(cfg.task),
+              "corpus": cfg.domain.corpus, "arms": arms, "seeds": [c.finetune.seed for c in seeds],
+              "labels": task.labels, "test_examples": task.test.height, "runs": runs,
+              "stages": shared_stages(cfg, plan), "uses": {arm: SHARED_STAGES[arm] for arm in arms},
+              "pretrain": pretrained}
+    fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
+    return write_report(out, record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return entry_point("experiment", experiment, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
