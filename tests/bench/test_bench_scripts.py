@@ -61,7 +61,7 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
 
 
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
-    run("tag", bench, "--sentences", "400", "--shard-documents", "60", "--source", "dialog", "--ceiling-budgets", "64")
+    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--ceiling-budgets", "64")
     out = result(bench, "tag-tiny-dialog")
     assert out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
