@@ -48,17 +48,18 @@ def heatmap_png(matrix: np.ndarray, names: Sequence[str], title: str, *, value_f
 
 def error_bars_png(categories: Sequence[str], series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
                    points: dict[str, Sequence[Sequence[float]]] | None = None, ylabel: str, title: str) -> bytes:
-    """Grouped bars, one group per category and one bar per series (mean, with +-std error
-    bars); `points` adds each underlying value (e.g. each seed) as a dot on its bar."""
+    """Means with +-std error bars, one group per category and one marker per series;
+    `points` adds each underlying value (e.g. each seed) as a small dot beside its mean. The
+    axis spans the values, not zero: differences of a point or two stay visible."""
     figure = new_figure(2.0 + 1.2 * len(categories) * max(1, len(series)) / 2, 4.0)
     axes = figure.add_subplot()
     width = 0.8 / max(1, len(series))
     x = np.arange(len(categories))
     for i, (label, (means, stds)) in enumerate(series.items()):
         offset = x - 0.4 + width * (i + 0.5)
-        axes.bar(offset, means, width, yerr=stds, capsize=4, label=label, alpha=0.8)
+        axes.errorbar(offset, means, yerr=stds, fmt="o", capsize=5, markersize=7, label=label)
         for position, values in zip(offset, (points or {}).get(label, [])):
-            axes.plot([position] * len(values), values, "o", color="black", markersize=3)
+            axes.plot([position + width / 4] * len(values), values, ".", color="grey", markersize=4)
     axes.set_xticks(x, labels=categories)
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)

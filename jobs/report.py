@@ -99,10 +99,19 @@ def figures(record: dict, table: list[dict]) -> dict[str, bytes]:
         mlm[f"{arm} train"] = ([c["step"] for c in p["curve"]], [c["train_loss"] for c in p["curve"]], arm, False)
         mlm[f"{arm} held-out"] = ([h["step"] for h in p["history"]], [h.get("dev_mlm_loss") for h in p["history"]],
                                   arm, True)
-    dev = {f"{r['arm']} seed {r['seed']}": ([h["step"] for h in r["history"]], [h.get("dev_accuracy") for h in r["history"]],
-                                            r["arm"], False) for r in record["runs"]}
+    # One legend entry per arm: matplotlib leaves out labels that start with "_".
+    first_seed = record["seeds"][0]
+
+    def name(r):
+        return r["arm"] if r["seed"] == first_seed else f"_{r['arm']} seed {r['seed']}"
+
+    loss = {name(r): ([c["step"] for c in r.get("curve", [])], [c["train_loss"] for c in r.get("curve", [])], r["arm"], False)
+            for r in record["runs"]}
+    dev = {name(r): ([h["step"] for h in r["history"]], [h.get("dev_accuracy") for h in r["history"]], r["arm"], True)
+           for r in record["runs"]}
     curves = lines_png([("masked-LM loss (TaskPT / DAPT / TAPT)", "step", "loss", mlm),
-                        ("fine-tuning: dev accuracy", "step", "dev accuracy", dev)], groups=arms)
+                        ("fine-tuning: training loss, every seed", "step", "loss", loss),
+                        ("fine-tuning: dev accuracy per epoch, every seed", "step", "dev accuracy", dev)], groups=arms)
     return {"accuracy.png": accuracy, "curves.png": curves}
 
 
