@@ -19,6 +19,16 @@ def show(table: pl.DataFrame) -> None:
         print(table.select("arm", "test_accuracy", "test_macro_f1", "dev_accuracy"), flush=True)
 
 
+def test_arm(cfg, plan, arm: str, test_rows: dict) -> dict:
+    """Fine-tune `arm` (skipped when in the store) and score it on the tokenized test split."""
+    finetune(cfg, plan, arm)
+    model = plan.finetuned[arm]
+    test = evaluate_classifier(model, list(test_rows["input_ids"]), test_rows["label"], cfg.finetune.max_seq)
+    dev = read_model_info(model)["metrics"]
+    return {"arm": arm, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+            "dev_accuracy": dev["dev_accuracy"], "model": model}
+
+
 def evaluate(cfg, plan) -> pl.DataFrame:
     results_file = fs.join(plan.results, "results.json")  # written last: marks the results complete
     if fs.is_file(results_file):
@@ -26,17 +36,9 @@ def evaluate(cfg, plan) -> pl.DataFrame:
         table = pl.DataFrame(json.loads(fs.read_bytes(results_file))["arms"])
         show(table)
         return table
-    arms = ["general", *cfg.pretrain.arms]
-    for arm in arms:
-        finetune(cfg, plan, arm)
     task = load_task(cfg)
     rows = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
-    results = []
-    for arm in arms:
-        test = evaluate_classifier(plan.finetuned[arm], list(rows["input_ids"]), rows["label"], cfg.finetune.max_seq)
-        dev = read_model_info(plan.finetuned[arm])["metrics"]
-        results.append({"arm": arm, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
-                        "dev_accuracy": dev["dev_accuracy"], "model": plan.finetuned[arm]})
+    results = [test_arm(cfg, plan, arm, rows) for arm in ["general", *cfg.pretrain.arms]]
     table = pl.DataFrame(results)
     fs.write_bytes(fs.join(plan.results, "config.yaml"), cfg.to_yaml().encode())
     fs.write_bytes(fs.join(plan.results, "results.csv"), table.write_csv().encode())

@@ -15,6 +15,7 @@ from engine.contract import fs, read_manifest
 from engine.contract.store import read_model_info
 from engine.corpus import check_corpus, corpus_files
 from jobs.common import entry_point, load_task, say, tokenize_examples
+from jobs.evaluate import test_arm
 from jobs.finetune import finetune
 from jobs.plan import digest, make_plan
 from jobs.pretrain import pretrain
@@ -22,7 +23,6 @@ from jobs.report import EXPERIMENT_JSON, write_report
 from jobs.score import score
 from jobs.tag import tag
 from jobs.train_tagger import train_tagger
-from trainer.evaluate import evaluate_classifier
 
 RECORD_VERSION = 1
 # The stages each arm's data comes from, as implemented: random masks take the selective
@@ -47,10 +47,11 @@ def seed_configs(cfg) -> list:
             for i in range(cfg.experiment.seeds)]
 
 
-def prepare(cfg, plan) -> None:
-    """Stages 1-5 as far as the arms need them; each is skipped when already in the store."""
+def prepare(cfg, plan):
+    """Stages 1-5 as far as the arms need them; each is skipped when already in the store.
+    Returns the task's splits (read and checked first, before any stage)."""
     arms = set(cfg.experiment.arms)
-    load_task(cfg)  # every input checked before the first stage
+    task = load_task(cfg)
     if arms & {"dapt", "random", "selective"}:
         check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
     if arms - {"general"}:
@@ -60,6 +61,7 @@ def prepare(cfg, plan) -> None:
         train_tagger(cfg, plan)
         tag(cfg, plan)
     pretrain(cfg, plan)
+    return task
 
 
 def model_record(path: str) -> dict:
@@ -101,20 +103,15 @@ def experiment(cfg, plan) -> dict:
         return write_report(out)
     say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
                       f"({', '.join(str(c.finetune.seed) for c in seeds)})")
-    prepare(cfg, plan)
-    task = load_task(cfg)
+    task = prepare(cfg, plan)
     test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
     runs = []
     for seed_cfg, seed_plan in zip(seeds, plans):
         for arm in arms:
             say("experiment", f"{arm}, seed {seed_cfg.finetune.seed}")
-            finetune(seed_cfg, seed_plan, arm)
-            model = seed_plan.finetuned[arm]
-            metrics = evaluate_classifier(model, list(test["input_ids"]), test["label"], cfg.finetune.max_seq)
-            record = model_record(model)
-            runs.append({"arm": arm, "seed": seed_cfg.finetune.seed, "test_accuracy": metrics["accuracy"],
-                         "test_macro_f1": metrics["macro_f1"],
-                         "dev_accuracy": read_model_info(model)["metrics"]["dev_accuracy"], **record})
+            tested = test_arm(seed_cfg, seed_plan, arm, test)
+            model = tested.pop("model")  # model_record names it `path`
+            runs.append({**tested, "seed": seed_cfg.finetune.seed, **model_record(model)})
     pretrained = {arm: model_record(path) for arm, path in plan.pretrained.items()}
     record = {"version": RECORD_VERSION, "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "description": cfg.description, "model": cfg.model, "task": dataclasses.asdict(cfg.task),
