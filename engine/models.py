@@ -118,9 +118,10 @@ class ModelActor:
     def padded_groups(self, column: pa.Array):
         """A list<int> column of wordpieces in length-sorted groups of at most
         `max_batch_tokens` tokens. Yields (row indexes, input_ids (B, T) on device, the
-        attention mask as `additive_mask` (B, 1, 1, T) on device, and for every wordpiece of the group: its index in the
-        column's values, its row in the group, its position in its row); wordpiece j of
-        a row sits at column j + 1 (after [CLS]). Built with array operations, no loop per row."""
+        attention mask as `additive_mask` (B, 1, 1, T) on device, and for every wordpiece of
+        the group: its index in the column's values, its row in the group, its position in its
+        row); wordpiece j of a row sits at column j + 1 (after [CLS]). Built with array
+        operations, no loop per row."""
         torch, tok = self.torch, self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)

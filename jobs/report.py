@@ -42,9 +42,9 @@ def summary(record: dict) -> list[dict]:
         row = {"arm": arm}
         for metric in METRICS:
             values = np.array(list(by_seed(record, arm, metric).values()))
-            row |= {f"{metric}_mean": float(values.mean()), f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    "seeds": len(values)}
-        rows.append(row)
+            row |= {f"{metric}_mean": float(values.mean()),
+                    f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        rows.append(row | {"seeds": len(by_seed(record, arm, METRICS[0]))})
     return rows
 
 
