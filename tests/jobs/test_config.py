@@ -85,6 +85,17 @@ def test_the_demo_config_is_valid():
     assert cfg.domain.text_column == ["statement", "reply"]
 
 
+def test_the_gpu_demo_config_differs_from_the_demo_in_size_only():
+    import dataclasses
+
+    cpu, gpu = load_config("configs/demo.yaml"), load_config("configs/demo-gpu.yaml")
+    differing = {f"{section}.{key}" for section, values in dataclasses.asdict(gpu).items() if isinstance(values, dict)
+                 for key, value in values.items() if dataclasses.asdict(cpu)[section][key] != value}
+    assert differing <= {"task.max_train_examples", "score.max_examples", "domain.max_documents", "finetune.epochs",
+                         "finetune.log_every", "tagger.log_every", "pretrain.log_every"}
+    assert gpu.task.max_train_examples == 0 and gpu.domain.max_documents >= 10 * cpu.domain.max_documents
+
+
 def test_on_a_cpu_cluster_the_model_actor_gets_every_core_unless_the_config_says_otherwise(tmp_path, local_ray):
     from jobs.common import actor_pool
 
