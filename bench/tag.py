@@ -70,39 +70,34 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> di
             "max_batch_tokens": tagger.max_batch_tokens}
 
 
-def shard_groupings(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None) -> dict:
-    """The tagger's forward passes alone over shard-sized pieces of `rows` (a shard's sentences
-    are all a model actor groups at once), grouped as the engine groups them
-    (`width_batches`) and as sorted rows filled greedily (`length_batches`, the earlier way)."""
+def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None) -> dict:
+    """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
+    actor groups a shard (one shard's sentences at a time): what the steady state could reach
+    with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
+    the first time, `warm` once every shape has been run (on an H100 a new shape costs tens of
+    ms, which is why fewer, fuller passes beat less padding; docs/performance.md)."""
     import torch
 
-    from engine.models import length_batches
     from engine.tagger import MaskTagger
 
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
     shard = rows.column("doc_id").to_numpy() // shard_documents
     bounds = np.flatnonzero(np.diff(shard)) + 1
     pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
+    batches = [(ids, mask) for piece in pieces
+               for _, ids, mask, *_ in tagger.padded_groups(piece.column("input_ids").combine_chunks())]
+
+    def forward():
+        with torch.inference_mode():
+            for ids, mask in batches:
+                tagger.model(input_ids=ids, attention_mask=mask)
+
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
-    result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces)}
-    for name in ("greedy", "width"):
-        batches = []
-        for piece in pieces:
-            column = piece.column("input_ids").combine_chunks()
-            groups = length_batches(np.diff(column.offsets.to_numpy()) + 2, tagger.max_batch_tokens) \
-                if name == "greedy" else None
-            batches += [(ids, mask) for _, ids, mask, *_ in tagger.padded_groups(column, groups)]
-
-        def forward(batches=batches):
-            with torch.inference_mode():
-                for ids, mask in batches:
-                    tagger.model(input_ids=ids, attention_mask=mask)
-
-        forward(batches[:4])  # warm-up
+    result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches),
+              "padding": 1 - lengths.sum() / sum(ids.numel() for ids, _ in batches)}
+    for name in ("cold", "warm"):
         _, seconds = harness.timed(forward)
-        padded = sum(ids.numel() for ids, _ in batches)
-        result[name] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds, "passes": len(batches),
-                        "padding": 1 - lengths.sum() / padded}
+        result[name] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
 
@@ -245,7 +240,7 @@ def main(argv=None) -> int:
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget) for budget in args.ceiling_budgets]
-    result["shard_groupings"] = shard_groupings(tagger_dir, rows, args.shard_documents, args.max_batch_tokens)
+    result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens)
     if not args.skip_single:
         result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
                                                   args.shard_documents, args.max_seq)
@@ -266,12 +261,12 @@ def main(argv=None) -> int:
         table.append({"run": f"ceiling at {sweep['max_batch_tokens']} tokens/pass", "sentences/s": sweep["sentences_per_s"],
                       "seconds": sweep["seconds"], "of ceiling": sweep["sentences_per_s"] / c["sentences_per_s"],
                       "real TFLOP/s": sweep["tflops"], "peak GiB": sweep["peak_gib"]})
-    grouped = result["shard_groupings"]
-    for name, how in (("greedy", "sorted rows filled greedily"), ("width", "width_batches, as the engine")):
-        g = grouped[name]
-        table.append({"run": f"forward alone, per shard, {how} ({g['padding']:.0%} padding, {g['passes']} passes)",
-                      "sentences/s": g["sentences_per_s"], "seconds": g["seconds"],
-                      "of ceiling": g["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None, "peak GiB": None})
+    shards = result["shard_ceiling"]
+    for name in ("cold", "warm"):
+        table.append({"run": f"forward alone, shard by shard, {name} ({shards['padding']:.0%} padding, "
+                             f"{shards['passes']} passes)", "sentences/s": shards[name]["sentences_per_s"],
+                      "seconds": shards[name]["seconds"], "of ceiling": shards[name]["sentences_per_s"] / c["sentences_per_s"],
+                      "real TFLOP/s": None, "peak GiB": None})
     if "steady_sentences_per_s" in e:
         steady = e["steady_sentences_per_s"]
         table.append({"run": f"engine, steady state (first shard at {e['first_shard_s']:.1f} s)", "sentences/s": steady,

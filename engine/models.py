@@ -41,41 +41,6 @@ def length_batches(lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     return groups
 
 
-def width_batches(lengths: np.ndarray, max_tokens: int, multiple: int = 1, pass_cost: int = 0) -> list[np.ndarray]:
-    """Row indexes in groups for forward passes: each group is padded to its longest row
-    rounded up to `multiple` and holds at most `max_tokens` padded tokens (at least one row).
-
-    The groups minimise padded tokens + `pass_cost` per pass, where `pass_cost` is what one
-    more pass costs in tokens (a GPU pass has a fixed host cost: ~6 ms, the time of ~12K
-    tokens of BERT-base on an H200). Rows are sorted by length and bucketed by padded width;
-    a dynamic program over the buckets picks which neighbouring widths share a width, and each
-    such run is cut into passes of at most `max_tokens`. Greedy filling of sorted rows
-    (`length_batches`) pads a whole pass to its longest row, which for a few thousand rows
-    means passes spanning widths 16 to 48."""
-    order = np.argsort(lengths, kind="stable")
-    if len(order) == 0:
-        return []
-    widths = -(-np.asarray(lengths)[order] // multiple) * multiple
-    bucket_width, starts = np.unique(widths, return_index=True)  # sorted rows: buckets are runs
-    bucket_end = np.append(starts[1:], len(order))
-    m = len(bucket_width)
-    best, cut = np.zeros(m + 1), np.zeros(m + 1, dtype=np.int64)  # best[b]: buckets < b grouped
-    for b in range(1, m + 1):
-        width = int(bucket_width[b - 1])
-        per_pass = max(1, max_tokens // width)
-        rows = bucket_end[b - 1] - starts[:b]  # rows of buckets a..b-1, for every a
-        cost = best[:b] + -(-rows // per_pass) * pass_cost + rows * width
-        cut[b] = int(np.argmin(cost))
-        best[b] = cost[cut[b]]
-    groups, b = [], m
-    while b > 0:
-        a, per_pass = cut[b], max(1, max_tokens // int(bucket_width[b - 1]))
-        run = order[starts[a]:bucket_end[b - 1]]
-        groups[:0] = [run[i:i + per_pass] for i in range(0, len(run), per_pass)]
-        b = a
-    return groups
-
-
 def list_column(column) -> tuple[np.ndarray, np.ndarray]:
     """(offsets from 0, values) of a list<int> column as int64 arrays; a sliced column's
     offsets need not start at 0, these do."""
@@ -142,10 +107,6 @@ class ModelActor:
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 2048)
         # Padded widths rounded up to 8 on a GPU (tensor-core tiles); exact on CPU.
         self.pad_multiple = 8 if self.device.type == "cuda" else 1
-        # What one more forward pass costs, in padded tokens (see `width_batches`). GPU: the
-        # ~6.1 ms of host time per pass over 0.48 us per padded token (BERT-base on an H200,
-        # docs/performance.md); CPU: a pass's Python is ~1 ms next to ~0.1 ms per token.
-        self.pass_cost = 12288 if self.device.type == "cuda" else 16
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -154,21 +115,18 @@ class ModelActor:
     def process(self, batch):
         raise NotImplementedError
 
-    def padded_groups(self, column: pa.Array, groups: list[np.ndarray] | None = None):
-        """A list<int> column of wordpieces in groups of similar length (`width_batches`) of
-        at most `max_batch_tokens` padded tokens. Yields (row indexes, input_ids (B, T) on device, the
+    def padded_groups(self, column: pa.Array):
+        """A list<int> column of wordpieces in length-sorted groups of at most
+        `max_batch_tokens` tokens. Yields (row indexes, input_ids (B, T) on device, the
         attention mask as `additive_mask` (B, 1, 1, T) on device, and for every wordpiece of
         the group: its index in the column's values, its row in the group, its position in its
         row); wordpiece j of a row sits at column j + 1 (after [CLS]). Built with array
-        operations, no loop per row. `groups`: row indexes to use instead (benchmarks compare
-        groupings with it)."""
+        operations, no loop per row."""
         torch, tok = self.torch, self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
         pinned = self.device.type == "cuda"
-        if groups is None:
-            groups = width_batches(lengths + 2, self.max_batch_tokens, self.pad_multiple, self.pass_cost)
-        for group in groups:
+        for group in length_batches(lengths + 2, self.max_batch_tokens):
             flat, within = ragged_index(offsets, group)
             width = -(-(int(lengths[group].max()) + 2) // self.pad_multiple) * self.pad_multiple
             ids = np.full((len(group), width), tok.pad_token_id, dtype=np.int64)

@@ -1,11 +1,10 @@
-"""Model actors hand the model a ready 4D mask (same outputs as a 2D mask, and no host wait)
-and group rows into forward passes that waste little on padding or on extra passes."""
+"""Model actors hand the model a ready 4D mask: same outputs as a 2D mask, and no host wait."""
 import numpy as np
 import pytest
 import torch
 from transformers import BertForTokenClassification
 
-from engine.models import additive_mask, length_batches, width_batches
+from engine.models import additive_mask
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import load_tokenizer
@@ -62,39 +61,3 @@ def test_scorer_forward_passes_get_4d_masks(tiny_classifier):
                   "input_ids": np.array(rows, dtype=object)})
     assert out.num_rows == 3
     assert len(shapes) > 1, "the full-sentence pass and the steps of the rule all went through the check"
-
-
-def _padded(groups, lengths, multiple):
-    return sum(len(g) * -(-int(lengths[g].max()) // multiple) * multiple for g in groups)
-
-
-@pytest.mark.parametrize("pass_cost", [0, 16, 12288])
-def test_width_batches_cover_every_row_once_within_the_token_budget(pass_cost):
-    lengths = np.random.default_rng(0).integers(3, 120, 3000)
-    groups = width_batches(lengths, 4096, multiple=8, pass_cost=pass_cost)
-    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
-    assert all(len(g) * -(-int(lengths[g].max()) // 8) * 8 <= 4096 for g in groups)
-    # A row longer than the budget still gets a pass of its own.
-    assert [g.tolist() for g in width_batches(np.array([5, 300]), 256)] == [[0], [1]]
-
-
-def test_width_batches_without_a_pass_cost_pad_no_row_past_its_own_rounded_width():
-    lengths = np.random.default_rng(1).integers(3, 120, 3000)
-    groups = width_batches(lengths, 65536, multiple=8, pass_cost=0)
-    assert _padded(groups, lengths, 8) == int((-(-lengths // 8) * 8).sum())
-
-
-def test_width_batches_share_a_pass_when_a_pass_costs_more_than_the_padding():
-    lengths = np.array([4] * 10 + [20] * 2)
-    assert len(width_batches(lengths, 1000, pass_cost=0)) == 2  # 40 + 40 tokens, none padded
-    assert [len(g) for g in width_batches(lengths, 1000, pass_cost=1000)] == [12]  # 240 tokens, one pass
-
-
-def test_width_batches_pad_a_shard_of_sentences_less_than_filling_sorted_passes_greedily():
-    # Review-like lengths: a shard of ~5,000 sentences fills three 64K-token passes.
-    lengths = np.random.default_rng(2).lognormal(3.0, 0.5, 5000).astype(int) + 4
-    greedy = length_batches(lengths, 65536)
-    grouped = width_batches(lengths, 65536, multiple=8, pass_cost=12288)
-    cost = lambda groups: len(groups) * 12288 + _padded(groups, lengths, 8)  # noqa: E731
-    assert cost(grouped) < cost(greedy)
-    assert _padded(grouped, lengths, 8) < 0.9 * _padded(greedy, lengths, 8)
