@@ -150,14 +150,22 @@ def special_ids(model_path: str) -> dict[str, int]:
     return {"cls_id": tok.cls_token_id, "sep_id": tok.sep_token_id, "pad_id": tok.pad_token_id}
 
 
+def stage_share(cfg: PipelineConfig) -> float:
+    """The part of a GPU (and of a CPU, for a training worker) each stage asks for, so that
+    `compute.concurrent_stages` of them fit on one node at once."""
+    return 1.0 / cfg.compute.concurrent_stages
+
+
 def actor_pool(cfg: PipelineConfig):
-    """The model actors' placement: one GPU each when the cluster has GPUs, else CPU."""
+    """The model actors' placement: one GPU each (1/concurrent_stages of one) when the cluster
+    has GPUs, else CPU."""
     import ray
 
     from engine.pipelines import ActorPool
 
     c = cfg.compute
-    gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
+    has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+    gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (stage_share(cfg) if has_gpus else 0.0)
     node_cpus = int(max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1))
     threads = c.cpu_threads
     if threads is None and not gpus:

@@ -52,6 +52,8 @@ class ComputeConfig:
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
+    concurrent_stages: int = 1          # trainings and model-actor stages `taskpt experiment` runs at once, each
+                                        # asking 1/N of a GPU per worker or actor (and 1/N CPU per training worker)
 
 
 @dataclasses.dataclass
@@ -197,7 +199,8 @@ def check(cfg: PipelineConfig) -> None:
                        ("compute.max_batch_tokens", cfg.compute.max_batch_tokens),
                        ("compute.cpu_threads", cfg.compute.cpu_threads),
                        ("compute.tokenizer_actors", cfg.compute.tokenizer_actors),
-                       ("compute.concurrent_shards", cfg.compute.concurrent_shards)):
+                       ("compute.concurrent_shards", cfg.compute.concurrent_shards),
+                       ("compute.concurrent_stages", cfg.compute.concurrent_stages)):
         if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")
     if cfg.compute.inference_dtype not in INFERENCE_DTYPES:

@@ -2,6 +2,7 @@
 accuracy and macro-F1.   python -m jobs.evaluate CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -11,6 +12,7 @@ from engine.contract import fs
 from engine.contract.store import read_model_info
 from jobs.common import entry_point, load_task, say, tokenize_examples
 from jobs.finetune import finetune
+from jobs.graph import run_steps
 from trainer.evaluate import evaluate_classifier
 
 
@@ -38,7 +40,10 @@ def evaluate(cfg, plan) -> pl.DataFrame:
         return table
     task = load_task(cfg)
     rows = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
-    results = [test_arm(cfg, plan, arm, rows) for arm in ["general", *cfg.pretrain.arms]]
+    arms = ["general", *cfg.pretrain.arms]  # each fine-tuned, `compute.concurrent_stages` side by side
+    done = run_steps({arm: ([], functools.partial(test_arm, cfg, plan, arm, rows)) for arm in arms},
+                     cfg.compute.concurrent_stages)
+    results = [done[arm] for arm in arms]
     table = pl.DataFrame(results)
     fs.write_bytes(fs.join(plan.results, "config.yaml"), cfg.to_yaml().encode())
     fs.write_bytes(fs.join(plan.results, "results.csv"), table.write_csv().encode())

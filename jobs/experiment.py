@@ -2,13 +2,15 @@
 cost. Every arm of `experiment.arms` is fine-tuned with `experiment.seeds` seeds (the same seeds
 for every arm, so arms compare pair by pair) and evaluated on the test split; the stages the arms
 share (the scorer, the tagger and its masks, each pretrained model) are computed once, through
-the store. The record goes to `<store>/experiments/<fingerprint>/experiment.json` (written
-last), with the report and its figures beside it (jobs/report.py).
+the store. Steps that do not wait on each other run side by side, `compute.concurrent_stages`
+at a time (jobs/graph.py). The record goes to `<store>/experiments/<fingerprint>/experiment.json`
+(written last), with the report and its figures beside it (jobs/report.py).
 python -m jobs.experiment CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import sys
 
 from engine.contract import fs, read_manifest
@@ -17,8 +19,9 @@ from engine.corpus import check_corpus, corpus_files
 from jobs.common import entry_point, load_task, say, tokenize_examples
 from jobs.evaluate import test_arm
 from jobs.finetune import finetune
+from jobs.graph import run_steps
 from jobs.plan import digest, make_plan
-from jobs.pretrain import pretrain
+from jobs.pretrain import pretrain_arm
 from jobs.report import EXPERIMENT_JSON, write_report
 from jobs.score import score
 from jobs.tag import tag
@@ -47,21 +50,37 @@ def seed_configs(cfg) -> list:
             for i in range(cfg.experiment.seeds)]
 
 
-def prepare(cfg, plan):
-    """Stages 1-5 as far as the arms need them; each is skipped when already in the store.
-    Returns the task's splits (read and checked first, before any stage)."""
+def steps(cfg, plan, seeds, plans, test: dict) -> dict:
+    """Every step of the experiment with the steps it waits for, for `run_steps`. The chain to
+    the masks (scorer, scoring, tagger, tagging) comes first: it is the longest, so it starts
+    first whenever several steps are ready. A step whose output is in the store is a cache hit."""
     arms = set(cfg.experiment.arms)
-    task = load_task(cfg)
-    if arms & {"dapt", "random", "selective"}:
-        check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
+    graph = {}
     if arms - {"general"}:
-        finetune(cfg, plan)
-        score(cfg, plan)
+        graph["finetune-scorer"] = ([], functools.partial(finetune, cfg, plan))
+        graph["score"] = (["finetune-scorer"], functools.partial(score, cfg, plan))
     if arms & {"dapt", "random", "selective"}:
-        train_tagger(cfg, plan)
-        tag(cfg, plan)
-    pretrain(cfg, plan)
-    return task
+        graph["train-tagger"] = (["score"], functools.partial(train_tagger, cfg, plan))
+        graph["tag"] = (["train-tagger"], functools.partial(tag, cfg, plan))
+    for arm in cfg.pretrain.arms:  # the experiment's arms but general (for_experiment)
+        graph[f"pretrain-{arm}"] = (["score" if arm == "tapt" else "tag"], functools.partial(pretrain_arm, cfg, plan, arm))
+    for seed_cfg, seed_plan in zip(seeds, plans):
+        for arm in cfg.experiment.arms:
+            waits_for = [] if arm == "general" else [f"pretrain-{arm}"]
+            if arm == "general" and "finetune-scorer" in graph and seed_plan.finetuned[arm] == plan.general_finetuned:
+                waits_for = ["finetune-scorer"]  # the same model as the scorer: trained once
+            graph[f"{arm}-seed-{seed_cfg.finetune.seed}"] = (
+                waits_for, functools.partial(fine_tune_and_test, seed_cfg, seed_plan, arm, test))
+    return graph
+
+
+def fine_tune_and_test(cfg, plan, arm: str, test: dict) -> dict:
+    """`test_arm`, saying which arm and seed (steps run side by side, so their lines mix)."""
+    seed = cfg.finetune.seed
+    say("experiment", f"{arm}, seed {seed}: fine-tuning")
+    result = test_arm(cfg, plan, arm, test)
+    say("experiment", f"{arm}, seed {seed}: test accuracy {result['test_accuracy']:.4f}")
+    return result
 
 
 def model_record(path: str) -> dict:
@@ -102,14 +121,16 @@ def experiment(cfg, plan) -> dict:
         say("experiment", f"cache hit, {out}: the report is rebuilt from it (`taskpt report {out}`)")
         return write_report(out)
     say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
-                      f"({', '.join(str(c.finetune.seed) for c in seeds)})")
-    task = prepare(cfg, plan)
+                      f"({', '.join(str(c.finetune.seed) for c in seeds)}); {cfg.compute.concurrent_stages} step(s) at once")
+    task = load_task(cfg)  # inputs are checked before any step runs
+    if set(arms) & {"dapt", "random", "selective"}:
+        check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
     test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
+    done = run_steps(steps(cfg, plan, seeds, plans, test), cfg.compute.concurrent_stages)
     runs = []
-    for seed_cfg, seed_plan in zip(seeds, plans):
+    for seed_cfg in seeds:
         for arm in arms:
-            say("experiment", f"{arm}, seed {seed_cfg.finetune.seed}")
-            tested = test_arm(seed_cfg, seed_plan, arm, test)
+            tested = dict(done[f"{arm}-seed-{seed_cfg.finetune.seed}"])
             model = tested.pop("model")  # model_record names it `path`
             runs.append({**tested, "seed": seed_cfg.finetune.seed, **model_record(model)})
     pretrained = {arm: model_record(path) for arm, path in plan.pretrained.items()}

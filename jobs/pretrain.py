@@ -3,11 +3,13 @@ selective (the tagger's masks), random (equal budget), dapt / tapt (dynamic 15% 
 domain corpus / the task's training text).   python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
+import functools
 import sys
 
 from engine.contract import is_complete, model_is_complete
 from engine.text import load_tokenizer
-from jobs.common import StageError, entry_point, say, special_ids
+from jobs.common import StageError, entry_point, say, special_ids, stage_share
+from jobs.graph import run_steps
 from trainer.data import pretraining_rows
 from trainer.objectives import MaskedLM
 from trainer.run import fit
@@ -40,13 +42,14 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     say("pretrain", f"{arm}: masked-LM from {cfg.model} on {dataset} "
                     f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
     metrics = fit(objective, p, cfg.model, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
-                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset})
+                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset}, share=stage_share(cfg))
     say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
 
 
 def pretrain(cfg, plan) -> None:
-    for arm in cfg.pretrain.arms:
-        pretrain_arm(cfg, plan, arm)
+    """Every arm of pretrain.arms; `compute.concurrent_stages` of them side by side."""
+    run_steps({arm: ([], functools.partial(pretrain_arm, cfg, plan, arm)) for arm in cfg.pretrain.arms},
+              cfg.compute.concurrent_stages)
 
 
 def main(argv: list[str] | None = None) -> int:

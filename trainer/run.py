@@ -31,9 +31,10 @@ def ordered_ingest():
 
 
 def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, out_dir: str,
-        name: str, config_yaml: str, info: dict) -> dict:
+        name: str, config_yaml: str, info: dict, share: float = 1.0) -> dict:
     """Train from `model_path` on Ray datasets `train`/`dev`; the best epoch by the objective's
-    dev metric is written to `out_dir`. Returns that epoch's metrics.
+    dev metric is written to `out_dir`. Returns that epoch's metrics. Each worker asks for
+    `share` of a CPU (and of a GPU, on GPUs): several trainings can then share a node.
 
     A lost worker (a preempted node) restarts the worker group from the latest checkpoint
     (every epoch, and every `params.checkpoint_every` steps), up to `params.max_failures` times."""
@@ -48,8 +49,9 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"objective": objective, "params": params, "model_path": model_path,
-                           "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root},
-        scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu),
+                           "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root, "share": share},
+        scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={"CPU": share, **({"GPU": share} if use_gpu else {})}),
         datasets={"train": train, "dev": dev},
         # Every worker sees the whole dev set, so each computes the same dev metrics. Ingest keeps
         # the data order, so an epoch resumed after a failure replays the same batches.

@@ -92,7 +92,7 @@ def test_the_gpu_demo_config_differs_from_the_demo_in_size_only():
     differing = {f"{section}.{key}" for section, values in dataclasses.asdict(gpu).items() if isinstance(values, dict)
                  for key, value in values.items() if dataclasses.asdict(cpu)[section][key] != value}
     assert differing <= {"task.max_train_examples", "score.max_examples", "domain.max_documents", "finetune.epochs",
-                         "finetune.log_every", "tagger.log_every", "pretrain.log_every"}
+                         "finetune.log_every", "tagger.log_every", "pretrain.log_every", "compute.concurrent_stages"}
     assert gpu.task.max_train_examples == 0 and gpu.domain.max_documents >= 10 * cpu.domain.max_documents
 
 

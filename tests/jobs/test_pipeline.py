@@ -52,7 +52,8 @@ def tiny_project(tmp_path_factory, tiny_bert):
         "task": {"train": labeled(root / "train.tsv", 48, 1), "dev": labeled(root / "dev.tsv", 16, 2),
                  "test": labeled(root / "test.tsv", 16, 3)},
         "domain": {"corpus": str(root / "corpus.csv"), "text_column": ["statement", "reply"]},
-        "compute": {"max_batch_tokens": 512},
+        # Two trainings at a time (each on half a CPU): pretraining arms and fine-tunes overlap.
+        "compute": {"max_batch_tokens": 512, "concurrent_stages": 2},
         "finetune": {**train, "epochs": 2, "max_seq": 32},
         "score": {"delta": 0.05},
         "tagger": {**train, "class_weights": [1.0, 20.0], "val_fraction": 0.25, "max_seq": 32},
@@ -118,12 +119,13 @@ def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the
 
     _, config = tiny_project
     arms = ["random", "selective"]
-    assert experiment_main([config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]) == 0
+    args = [config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]
+    assert experiment_main(args) == 0
     printed = capsys.readouterr().out
     run = pathlib.Path(printed.split("[taskpt report] wrote ")[1].split(" in ")[1].strip())
     record = json.loads((run / "experiment.json").read_text())
     numbers = json.loads((run / "report.json").read_text())
-    assert record["arms"] == arms and record["seeds"] == [42, 43]
+    assert record["arms"] == arms and record["seeds"] == [42, 43] and "2 step(s) at once" in printed
     assert sorted((r["arm"], r["seed"]) for r in record["runs"]) == sorted((a, s) for a in arms for s in (42, 43))
     # The table is drawn from the record: means and sample std over the two seeds.
     for row in numbers["summary"]:
@@ -155,7 +157,7 @@ def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the
     again = capsys.readouterr().out
     assert json.loads((run / "report.json").read_text()) == numbers and (run / "report.md").exists()
     assert "fine-tun" not in again.replace("fine-tuning", "")
-    assert experiment_main([config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]) == 0
+    assert experiment_main(args) == 0
     assert "cache hit" in capsys.readouterr().out
 
 
