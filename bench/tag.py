@@ -74,8 +74,11 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
-    the first time, `warm` once every shape has been run (on an H100 a new shape costs tens of
-    ms, which is why fewer, fuller passes beat less padding; docs/performance.md)."""
+    the first time, `warm` once every shape has been run (on an H100 the same passes ran 0.82x
+    as fast cold as warm; docs/performance.md). Then the same groups with rows added (one
+    [CLS] each) up to the most rows a group of their width can hold: one shape per width,
+    which a long run sees warm after its first shards (`fixed_shapes`; the engine does not do
+    this yet)."""
     import torch
 
     from engine.tagger import MaskTagger
@@ -86,19 +89,38 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
     batches = [(ids, mask) for piece in pieces
                for _, ids, mask, *_ in tagger.padded_groups(piece.column("input_ids").combine_chunks())]
+    fixed = [fixed_shape(ids, mask, tagger) for ids, mask in batches]
 
-    def forward():
+    def forward(batches):
         with torch.inference_mode():
             for ids, mask in batches:
                 tagger.model(input_ids=ids, attention_mask=mask)
 
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
-    result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches),
-              "padding": 1 - lengths.sum() / sum(ids.numel() for ids, _ in batches)}
-    for name in ("cold", "warm"):
-        _, seconds = harness.timed(forward)
-        result[name] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
+    result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
+    for variant, runs in (("", batches), ("fixed_shapes_", fixed)):
+        result[f"{variant}padding"] = 1 - lengths.sum() / sum(ids.numel() for ids, _ in runs)
+        result[f"{variant}shapes"] = len({tuple(ids.shape) for ids, _ in runs})
+        for name in ("cold", "warm"):
+            _, seconds = harness.timed(forward, runs)
+            result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
+
+
+def fixed_shape(ids, mask, tagger):
+    """(ids, mask) with rows added up to `max_batch_tokens // (width - pad_multiple + 1)`, the
+    most rows a length-sorted group of this padded width can have: one shape per width."""
+    import torch
+
+    width = ids.shape[1]
+    extra = tagger.max_batch_tokens // max(1, width - tagger.pad_multiple + 1) - ids.shape[0]
+    if extra <= 0:
+        return ids, mask
+    pad = ids.new_full((extra, width), tagger.tokenizer.pad_token_id)
+    pad[:, 0] = tagger.tokenizer.cls_token_id
+    dummy = mask.new_full((extra, 1, 1, width), torch.finfo(mask.dtype).min)
+    dummy[..., 0] = 0  # an added row attends to its [CLS] only
+    return torch.cat([ids, pad]), torch.cat([mask, dummy])
 
 
 def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int) -> dict:
@@ -262,11 +284,13 @@ def main(argv=None) -> int:
                       "seconds": sweep["seconds"], "of ceiling": sweep["sentences_per_s"] / c["sentences_per_s"],
                       "real TFLOP/s": sweep["tflops"], "peak GiB": sweep["peak_gib"]})
     shards = result["shard_ceiling"]
-    for name in ("cold", "warm"):
-        table.append({"run": f"forward alone, shard by shard, {name} ({shards['padding']:.0%} padding, "
-                             f"{shards['passes']} passes)", "sentences/s": shards[name]["sentences_per_s"],
-                      "seconds": shards[name]["seconds"], "of ceiling": shards[name]["sentences_per_s"] / c["sentences_per_s"],
-                      "real TFLOP/s": None, "peak GiB": None})
+    for variant, what in (("", "as the engine groups"), ("fixed_shapes_", "rows added to one shape per width")):
+        for name in ("cold", "warm"):
+            run = shards[f"{variant}{name}"]
+            table.append({"run": f"forward alone, shard by shard, {what}, {name} ({shards[f'{variant}padding']:.0%} "
+                                 f"padding, {shards['passes']} passes, {shards[f'{variant}shapes']} shapes)",
+                          "sentences/s": run["sentences_per_s"], "seconds": run["seconds"],
+                          "of ceiling": run["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None, "peak GiB": None})
     if "steady_sentences_per_s" in e:
         steady = e["steady_sentences_per_s"]
         table.append({"run": f"engine, steady state (first shard at {e['first_shard_s']:.1f} s)", "sentences/s": steady,

@@ -70,6 +70,8 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert [s["max_batch_tokens"] for s in out["ceiling_sweep"]] == [64]
     shards = out["shard_ceiling"]  # the forward passes alone, one shard's sentences at a time
     assert shards["shards"] == out["engine"]["shards"] and 0 <= shards["padding"] < 1 and shards["warm"]["seconds"] > 0
+    # Rows added to one shape per padded width: fewer shapes, more padding.
+    assert shards["fixed_shapes_shapes"] <= shards["shapes"] and shards["fixed_shapes_padding"] >= shards["padding"]
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
