@@ -30,7 +30,8 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     stored = arm in STORED_MASKS
     train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,
                                    short_seq_prob=p.short_seq_prob, seed=cfg.seed, stored_masks=stored, holdout=p.holdout)
-    if stored and train.count() == 0:
+    rows = train.count()
+    if stored and rows == 0:
         raise StageError(f"{dataset} has no masked position: the tagger predicted no token as important; "
                          "train it longer or weigh class 1 more (tagger.epochs, tagger.class_weights)")
     if held.count() == 0:
@@ -42,7 +43,8 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     say("pretrain", f"{arm}: masked-LM from {cfg.model} on {dataset} "
                     f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
     metrics = fit(objective, p, cfg.model, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
-                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset}, share=stage_share(cfg))
+                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset}, share=stage_share(cfg),
+                  rows=rows)
     say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
 
 

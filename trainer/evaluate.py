@@ -2,19 +2,28 @@
 small, and this also proves the saved directory loads with `from_pretrained`."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
 from trainer.metrics import classification_metrics
 from trainer.objectives import SequenceClassification
 
+# `from_pretrained` swaps torch's init functions (and PreTrainedModel.init_weights) for no-ops
+# while it loads and puts back what it found: two loads at once in one process can put back the
+# other's no-op for good, and every later model's fresh weights stay uninitialised. Steps that
+# run side by side (jobs/graph.py) evaluate in threads of one process, so loads take turns.
+_LOADING = threading.Lock()
+
 
 def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: int = 128) -> np.ndarray:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    with _LOADING:
+        model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
+        tok = AutoTokenizer.from_pretrained(model_dir)
     objective = SequenceClassification(num_labels=model.config.num_labels, cls_id=tok.cls_token_id,
                                        sep_id=tok.sep_token_id, pad_id=tok.pad_token_id, max_seq=max_seq)
     predictions = []
@@ -31,5 +40,6 @@ def evaluate_classifier(model_dir: str, rows: list[np.ndarray], labels: np.ndarr
     """Accuracy and macro-F1 of the classifier in `model_dir` on tokenized rows."""
     from transformers import AutoConfig
 
-    num_labels = AutoConfig.from_pretrained(model_dir).num_labels
+    with _LOADING:
+        num_labels = AutoConfig.from_pretrained(model_dir).num_labels
     return classification_metrics(np.asarray(labels), predict(model_dir, rows, max_seq), num_labels)

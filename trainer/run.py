@@ -31,10 +31,11 @@ def ordered_ingest():
 
 
 def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, out_dir: str,
-        name: str, config_yaml: str, info: dict, share: float = 1.0) -> dict:
+        name: str, config_yaml: str, info: dict, share: float = 1.0, rows: int | None = None) -> dict:
     """Train from `model_path` on Ray datasets `train`/`dev`; the best epoch by the objective's
     dev metric is written to `out_dir`. Returns that epoch's metrics. Each worker asks for
-    `share` of a CPU (and of a GPU, on GPUs): several trainings can then share a node.
+    `share` of a CPU (and of a GPU, on GPUs): several trainings can then share a node. `rows`:
+    the training rows when the caller has counted them (a count runs the dataset once).
 
     A lost worker (a preempted node) restarts the worker group from the latest checkpoint
     (every epoch, and every `params.checkpoint_every` steps), up to `params.max_failures` times."""
@@ -42,7 +43,7 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         ds.context.enable_progress_bars = False
     fs.delete_dir(out_dir)  # leftovers of an interrupted run (no model.json): start clean
     use_gpu = cluster_has_gpus() if params.use_gpu is None else params.use_gpu
-    rows = train.count()
+    rows = train.count() if rows is None else rows
     steps_per_epoch = max(1, math.ceil(rows / (params.batch_size * params.num_workers)))
     storage_fs, storage_root = fs.resolve(fs.join(out_dir, "_ray_train"))
     best_root = fs.join(out_dir, "_best")  # the best epoch's model, kept by the loop
