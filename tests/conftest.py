@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from jobs.common import LOCAL_RAY_ENV
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
 S3_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -53,7 +55,7 @@ def local_ray():
     # ones: from their environment (a pickled pyarrow S3 filesystem carries no env credentials).
     # address="local": always a new cluster, never one a `ray start` elsewhere left behind.
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": dict(S3_TEST_CREDENTIALS)})
+             runtime_env={"env_vars": {**S3_TEST_CREDENTIALS, **LOCAL_RAY_ENV}})
     yield ray
     ray.shutdown()
 
