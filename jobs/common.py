@@ -24,12 +24,6 @@ from jobs.config import ConfigError, PipelineConfig, load_config
 from jobs.plan import make_plan
 
 
-# Ray Train's controller polls its workers every 2 s by default, at start and at the end of
-# every training job too; on one machine that wait is most of a small job's fixed cost (a tiny
-# fine-tune on 2 cores: fit() 18-19 s at 2 s, 12-14 s at 0.2 s). The local Ray polls faster.
-LOCAL_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
-
-
 class StageError(RuntimeError):
     """A stage cannot start (its input is missing); the message says which command makes it."""
 
@@ -61,6 +55,8 @@ def ray_session(cfg: PipelineConfig):
     """Join the cluster this runs in (a Ray job, or compute.address / $RAY_ADDRESS), else start
     a local Ray for the duration of the command."""
     import ray
+
+    from trainer.run import LOCAL_RAY_ENV  # here: it imports Ray Train and torch
 
     if ray.is_initialized():
         yield

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from jobs.common import LOCAL_RAY_ENV
+from trainer.run import LOCAL_RAY_ENV
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
