@@ -52,8 +52,8 @@ class ComputeConfig:
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
-    concurrent_stages: int = 1          # trainings and model-actor stages `taskpt experiment` runs at once, each
-                                        # asking 1/N of a GPU per worker or actor (and 1/N CPU per training worker)
+    concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
+                                        # pretrain, evaluate); each asks 1/N of a GPU (training workers 1/N CPU too)
 
 
 @dataclasses.dataclass
