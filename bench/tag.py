@@ -75,11 +75,15 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
     the first time, `warm` once every shape has been run (on an H100 the same passes ran 0.82x
-    as fast cold as warm; docs/performance.md). Then the same groups with rows added (one
-    [CLS] each) up to the most rows a group of their width can hold: one shape per width,
-    which a long run sees warm after its first shards (`fixed_shapes`; the engine does not do
-    this yet)."""
+    as fast cold as warm; docs/performance.md). Which part of a first sight costs: the engine's
+    groups run first with PyTorch's cuDNN attention backend switched off (`no_cudnn_attention`,
+    cold then warm: every other kernel meets the shapes here), then as the engine runs them
+    (its `cold` then sees only cuDNN attention's per-shape plans for the first time). Then the
+    same groups with rows added (one [CLS] each) up to the most rows a group of their width
+    can hold: one shape per width, which a long run sees warm after its first shards
+    (`fixed_shapes`; the engine does neither yet)."""
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from engine.tagger import MaskTagger
 
@@ -91,18 +95,20 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
                for _, ids, mask, *_ in tagger.padded_groups(piece.column("input_ids").combine_chunks())]
     fixed = [fixed_shape(ids, mask, tagger) for ids, mask in batches]
 
-    def forward(batches):
-        with torch.inference_mode():
+    def forward(batches, backends):
+        with torch.inference_mode(), sdpa_kernel(backends):
             for ids, mask in batches:
                 tagger.model(input_ids=ids, attention_mask=mask)
 
+    every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
-    for variant, runs in (("", batches), ("fixed_shapes_", fixed)):
+    for variant, runs, backends in (("no_cudnn_attention_", batches, every[1:]), ("", batches, every),
+                                    ("fixed_shapes_", fixed, every)):
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(ids.numel() for ids, _ in runs)
         result[f"{variant}shapes"] = len({tuple(ids.shape) for ids, _ in runs})
         for name in ("cold", "warm"):
-            _, seconds = harness.timed(forward, runs)
+            _, seconds = harness.timed(forward, runs, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
@@ -284,7 +290,8 @@ def main(argv=None) -> int:
                       "seconds": sweep["seconds"], "of ceiling": sweep["sentences_per_s"] / c["sentences_per_s"],
                       "real TFLOP/s": sweep["tflops"], "peak GiB": sweep["peak_gib"]})
     shards = result["shard_ceiling"]
-    for variant, what in (("", "as the engine groups"), ("fixed_shapes_", "rows added to one shape per width")):
+    for variant, what in (("no_cudnn_attention_", "as the engine groups, cuDNN attention off"),
+                          ("", "as the engine groups"), ("fixed_shapes_", "rows added to one shape per width")):
         for name in ("cold", "warm"):
             run = shards[f"{variant}{name}"]
             table.append({"run": f"forward alone, shard by shard, {what}, {name} ({shards[f'{variant}padding']:.0%} "

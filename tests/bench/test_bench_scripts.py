@@ -72,6 +72,7 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert shards["shards"] == out["engine"]["shards"] and 0 <= shards["padding"] < 1 and shards["warm"]["seconds"] > 0
     # Rows added to one shape per padded width: fewer shapes, more padding.
     assert shards["fixed_shapes_shapes"] <= shards["shapes"] and shards["fixed_shapes_padding"] >= shards["padding"]
+    assert shards["no_cudnn_attention_shapes"] == shards["shapes"] and shards["no_cudnn_attention_cold"]["seconds"] > 0
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
