@@ -17,7 +17,8 @@ from trainer.objectives import SequenceClassification
 _LOADING = threading.Lock()
 
 
-def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: int = 128) -> np.ndarray:
+def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: int = 128) -> tuple[np.ndarray, int]:
+    """(the predicted class of every row, the model's number of classes)."""
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -33,13 +34,10 @@ def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: in
             batch = objective.collate({"input_ids": chunk, "label": np.zeros(len(chunk), np.int64)}, train=False)
             logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
             predictions.append(logits.argmax(-1).cpu().numpy())
-    return np.concatenate(predictions)
+    return np.concatenate(predictions), model.config.num_labels
 
 
 def evaluate_classifier(model_dir: str, rows: list[np.ndarray], labels: np.ndarray, max_seq: int) -> dict[str, float]:
     """Accuracy and macro-F1 of the classifier in `model_dir` on tokenized rows."""
-    from transformers import AutoConfig
-
-    with _LOADING:
-        num_labels = AutoConfig.from_pretrained(model_dir).num_labels
-    return classification_metrics(np.asarray(labels), predict(model_dir, rows, max_seq), num_labels)
+    predicted, num_labels = predict(model_dir, rows, max_seq)
+    return classification_metrics(np.asarray(labels), predicted, num_labels)
