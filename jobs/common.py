@@ -154,8 +154,8 @@ def special_ids(model_path: str) -> dict[str, int]:
 
 
 def stage_share(cfg: PipelineConfig) -> float:
-    """The part of a GPU (and of a CPU, for a training worker) each stage asks for, so that
-    `compute.concurrent_stages` of them fit on one node at once."""
+    """The part of a GPU (of a CPU, for a training worker on a CPU cluster) each stage asks
+    for, so that `compute.concurrent_stages` of them fit on one node at once."""
     return 1.0 / cfg.compute.concurrent_stages
 
 

@@ -53,7 +53,7 @@ class ComputeConfig:
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
-                                        # pretrain, evaluate); each asks 1/N of a GPU (training workers 1/N CPU too)
+                                        # pretrain, evaluate); each asks 1/N of a GPU (a CPU training worker 1/N CPU)
 
 
 @dataclasses.dataclass

@@ -55,7 +55,7 @@ def train_loop_per_worker(config: dict) -> None:
     if device.type == "cpu":
         # Ray sets one thread per requested CPU; on a CPU-only machine use its cores (this
         # training's share of them, when trainings run side by side).
-        torch.set_num_threads(max(1, int((os.cpu_count() or 1) * config.get("share", 1.0)) // world))
+        torch.set_num_threads(max(1, int((os.cpu_count() or 1) * config["share"]) // world))
     model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]))
     module = model.module if hasattr(model, "module") else model
     optimizer = make_optimizer(module, params, device)

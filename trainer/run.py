@@ -40,7 +40,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         name: str, config_yaml: str, info: dict, share: float = 1.0, rows: int | None = None) -> dict:
     """Train from `model_path` on Ray datasets `train`/`dev`; the best epoch by the objective's
     dev metric is written to `out_dir`. Returns that epoch's metrics. Each worker asks for
-    `share` of a CPU (and of a GPU, on GPUs): several trainings can then share a node. `rows`:
+    `share` of a GPU on GPUs (and, as Ray Train's default, no CPU), else `share` of a CPU:
+    several trainings can then share a node. `rows`:
     the training rows when the caller has counted them (a count runs the dataset once).
 
     A lost worker (a preempted node) restarts the worker group from the latest checkpoint
@@ -58,7 +59,7 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         train_loop_config={"objective": objective, "params": params, "model_path": model_path,
                            "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root, "share": share},
         scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu,
-                                     resources_per_worker={"CPU": share, **({"GPU": share} if use_gpu else {})}),
+                                     resources_per_worker={"GPU": share} if use_gpu else {"CPU": share}),
         datasets={"train": train, "dev": dev},
         # Every worker sees the whole dev set, so each computes the same dev metrics. Ingest keeps
         # the data order, so an epoch resumed after a failure replays the same batches.
