@@ -45,23 +45,29 @@ def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_f
     return files, n_docs
 
 
+def forward_alone(model, batches, backends=None) -> None:
+    """The model's forward pass over (input_ids, mask) batches already on the device;
+    `backends`: the attention kernels PyTorch may pick from (None: its default set)."""
+    import contextlib
+
+    import torch
+    from torch.nn.attention import sdpa_kernel
+
+    with torch.inference_mode(), sdpa_kernel(backends) if backends else contextlib.nullcontext():
+        for ids, mask in batches:
+            model(input_ids=ids, attention_mask=mask)
+
+
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> dict:
     """The tagger's forward passes alone, inputs already on the device."""
-    import torch
 
     from engine.tagger import MaskTagger
 
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
     groups = [(ids, mask) for _, ids, mask, *_ in tagger.padded_groups(rows.column("input_ids"))]
-
-    def forward(batches):
-        with torch.inference_mode():
-            for ids, mask in batches:
-                tagger.model(input_ids=ids, attention_mask=mask)
-
-    forward(groups[:2] + groups[-2:])  # warm-up: kernels chosen for short and long rows, memory pooled
+    forward_alone(tagger.model, groups[:2] + groups[-2:])  # warm-up: kernels for short and long rows, memory pooled
     harness.reset_peak_memory()
-    _, seconds = harness.timed(forward, groups)
+    _, seconds = harness.timed(forward_alone, tagger.model, groups)
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     padded = sum(ids.numel() for ids, _ in groups)
     return {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds,
@@ -82,8 +88,7 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     same groups with rows added (one [CLS] each) up to the most rows a group of their width
     can hold: one shape per width, which a long run sees warm after its first shards
     (`fixed_shapes`; the engine does neither yet)."""
-    import torch
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
 
@@ -95,11 +100,6 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
                for _, ids, mask, *_ in tagger.padded_groups(piece.column("input_ids").combine_chunks())]
     fixed = [fixed_shape(ids, mask, tagger) for ids, mask in batches]
 
-    def forward(batches, backends):
-        with torch.inference_mode(), sdpa_kernel(backends):
-            for ids, mask in batches:
-                tagger.model(input_ids=ids, attention_mask=mask)
-
     every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
@@ -108,7 +108,7 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(ids.numel() for ids, _ in runs)
         result[f"{variant}shapes"] = len({tuple(ids.shape) for ids, _ in runs})
         for name in ("cold", "warm"):
-            _, seconds = harness.timed(forward, runs, backends)
+            _, seconds = harness.timed(forward_alone, tagger.model, runs, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
