@@ -60,7 +60,6 @@ def forward_alone(model, batches, backends=None) -> None:
 
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> dict:
     """The tagger's forward passes alone, inputs already on the device."""
-
     from engine.tagger import MaskTagger
 
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
