@@ -11,7 +11,7 @@ from engine.models import INFERENCE_DTYPES
 from jobs.validate import ConfigError, build
 from trainer.params import TrainParams
 
-ARMS = ("selective", "random", "dapt", "tapt")
+ARMS = ("selective", "random", "dapt", "tapt", "dapt_tapt")
 
 
 @dataclasses.dataclass
@@ -102,14 +102,14 @@ class PretrainConfig(TrainParams):      # stage 5
     adam_eps: float = 1e-6
     max_predictions: int = 40           # masked positions per packed instance
     short_seq_prob: float = 0.1         # share of instances packed to a random shorter length
-    mask_prob: float = 0.15             # dynamic masking (dapt, tapt)
+    mask_prob: float = 0.15             # dynamic masking (dapt, tapt, dapt_tapt)
     holdout: float = 0.01               # documents held out for the dev masked-LM loss
 
 
 @dataclasses.dataclass
 class ExperimentConfig:                 # taskpt experiment
     # general: the general model fine-tuned directly; the others pretrain first (stage 5) and
-    # become pretrain.arms for the experiment. dapt is optional (it trains on the whole corpus).
+    # become pretrain.arms for the experiment. dapt and dapt_tapt are optional (DAPT trains on the whole corpus).
     arms: list[str] = dataclasses.field(default_factory=lambda: ["general", "tapt", "random", "selective"])
     seeds: int = 5                      # fine-tuning runs per arm: finetune.seed, +1, ... (the same for every arm)
 

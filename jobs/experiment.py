@@ -13,14 +13,14 @@ import datetime
 import functools
 import sys
 
-from engine.contract import fs, read_manifest
+from engine.contract import IMPORTANCE, fs, read_manifest
 from engine.contract.store import read_model_info
 from engine.corpus import check_corpus, corpus_files
 from jobs.common import entry_point, load_task, say, tokenize_examples
 from jobs.evaluate import test_arm
 from jobs.finetune import finetune
 from jobs.graph import run_steps
-from jobs.plan import digest, make_plan
+from jobs.plan import CONTINUES_FROM, digest, make_plan
 from jobs.pretrain import pretrain_arm
 from jobs.report import EXPERIMENT_JSON, write_report
 from jobs.score import score
@@ -30,11 +30,13 @@ from jobs.train_tagger import train_tagger
 RECORD_VERSION = 1
 # The stages each arm's data comes from, as implemented: random masks take the selective
 # arm's budget per sentence, DAPT reads the corpus as stage 4 tokenized it, TAPT the task's
-# text as stage 2 split and tokenized it.
+# text as stage 2 split and tokenized it; DAPT+TAPT starts from the DAPT model.
 SHARED_STAGES = {"general": [], "tapt": ["finetune-scorer", "score"],
                  "dapt": ["finetune-scorer", "score", "train-tagger", "tag"],
+                 "dapt_tapt": ["finetune-scorer", "score", "train-tagger", "tag", "pretrain-dapt"],
                  "random": ["finetune-scorer", "score", "train-tagger", "tag", "random-masks"],
                  "selective": ["finetune-scorer", "score", "train-tagger", "tag", "selective-masks"]}
+CORPUS_ARMS = {arm for arm, stages in SHARED_STAGES.items() if "tag" in stages}  # they need the corpus tagged
 
 
 def for_experiment(cfg):
@@ -59,11 +61,13 @@ def steps(cfg, plan, seeds, plans, test: dict) -> dict:
     if arms - {"general"}:
         graph["finetune-scorer"] = ([], functools.partial(finetune, cfg, plan))
         graph["score"] = (["finetune-scorer"], functools.partial(score, cfg, plan))
-    if arms & {"dapt", "random", "selective"}:
+    if arms & CORPUS_ARMS:
         graph["train-tagger"] = (["score"], functools.partial(train_tagger, cfg, plan))
         graph["tag"] = (["train-tagger"], functools.partial(tag, cfg, plan))
-    for arm in cfg.pretrain.arms:  # the experiment's arms but general (for_experiment)
-        graph[f"pretrain-{arm}"] = (["score" if arm == "tapt" else "tag"], functools.partial(pretrain_arm, cfg, plan, arm))
+    for arm in plan.pretrained:  # the experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT
+        waits_for = ["score" if plan.sources(arm)[1] == IMPORTANCE else "tag"] + \
+            ([f"pretrain-{CONTINUES_FROM[arm]}"] if arm in CONTINUES_FROM else [])
+        graph[f"pretrain-{arm}"] = (waits_for, functools.partial(pretrain_arm, cfg, plan, arm))
     for seed_cfg, seed_plan in zip(seeds, plans):
         for arm in cfg.experiment.arms:
             waits_for = [] if arm == "general" else [f"pretrain-{arm}"]
@@ -101,12 +105,14 @@ def shared_stages(cfg, plan) -> dict:
     if arms - {"general"}:
         stages["finetune-scorer"] = model_record(plan.general_finetuned)
         stages["score"] = dataset_record(plan.importance)
-    if arms & {"dapt", "random", "selective"}:
+    if arms & CORPUS_ARMS:
         stages["train-tagger"] = model_record(plan.tagger)
         stages["tag"] = dataset_record(plan.tagged)
         stages["random-masks"] = dataset_record(plan.random_masks)
         stages["selective-masks"] = dataset_record(plan.premasked) if plan.premasked != plan.tagged else \
             {"path": plan.premasked, "seconds": 0.0, "device": "CPU"}  # the tagging ratio itself: no extra step
+    if "dapt_tapt" in arms:
+        stages["pretrain-dapt"] = model_record(plan.pretrained["dapt"])
     return stages
 
 
@@ -123,7 +129,7 @@ def experiment(cfg, plan) -> dict:
     say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
                       f"({', '.join(str(c.finetune.seed) for c in seeds)}); {cfg.compute.concurrent_stages} step(s) at once")
     task = load_task(cfg)  # inputs are checked before any step runs
-    if set(arms) & {"dapt", "random", "selective"}:
+    if set(arms) & CORPUS_ARMS:
         check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
     test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
     done = run_steps(steps(cfg, plan, seeds, plans, test), cfg.compute.concurrent_stages)

@@ -18,6 +18,10 @@ from jobs.config import PipelineConfig
 # The tagger chooses masks at this ratio while tagging; another tag.mask_ratio is derived from
 # the stored scores without the model.
 TAGGING_RATIO = 0.15
+# Arms whose pretraining continues from another arm's pretrained model instead of the general
+# model: DAPT+TAPT is TAPT on the DAPT model (Gururangan et al. 2020). The other arm is trained
+# first, also when it is not an arm of its own.
+CONTINUES_FROM = {"dapt_tapt": "dapt"}
 
 
 def digest(*parts) -> str:
@@ -49,14 +53,16 @@ class Plan:
     tagged: str                 # stage 4 dataset: tagger scores, masks at TAGGING_RATIO
     premasked: str              # stage 4 dataset: tagger masks at tag.mask_ratio (= tagged, or derived)
     random_masks: str           # stage 4 dataset (random positions, equal budget)
-    pretrained: dict[str, str]  # stage 5 model per arm
+    pretrained: dict[str, str]  # stage 5 model per arm (and per arm another one continues from)
+    pretrain_start: dict[str, str]  # the model each of those starts from: the general model, or CONTINUES_FROM's
     finetuned: dict[str, str]   # stage 6 model per arm ("general" is stage 1's)
     results: str                # the evaluation table
 
     def sources(self, arm: str) -> tuple[str, str]:
         """(dataset, kind) an arm pretrains on."""
         return {"selective": (self.premasked, PREMASKED), "random": (self.random_masks, PREMASKED),
-                "dapt": (self.tagged, PREMASKED), "tapt": (self.importance, IMPORTANCE)}[arm]
+                "dapt": (self.tagged, PREMASKED), "tapt": (self.importance, IMPORTANCE),
+                "dapt_tapt": (self.importance, IMPORTANCE)}[arm]
 
 
 def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
@@ -81,11 +87,16 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
         digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
     random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
-    sources = {"selective": premasked, "random": random_masks, "dapt": tagged, "tapt": importance}
+    sources = {"selective": premasked, "random": random_masks, "dapt": tagged, "tapt": importance,
+               "dapt_tapt": importance}
     pretrain = _params(cfg.pretrain) | {"arms": None}
-    pretrained = {arm: digest(general, sources[arm], arm, pretrain) for arm in cfg.pretrain.arms}
+    needed = list(dict.fromkeys([CONTINUES_FROM[a] for a in cfg.pretrain.arms if a in CONTINUES_FROM] + cfg.pretrain.arms))
+    pretrained = {}
+    for arm in needed:  # an arm another continues from comes first
+        start = pretrained[CONTINUES_FROM[arm]] if arm in CONTINUES_FROM else general
+        pretrained[arm] = digest(start, sources[arm], arm, pretrain)
     seed = cfg.finetune.seed if final_seed is None else final_seed
-    finetuned_arms = {"general": finetuned(general, seed)} | {arm: finetuned(fp, seed) for arm, fp in pretrained.items()}
+    finetuned_arms = {"general": finetuned(general, seed)} | {arm: finetuned(pretrained[arm], seed) for arm in cfg.pretrain.arms}
     return Plan(
         general_finetuned=model_path(store, "finetuned", scorer),
         importance=dataset_path(store, IMPORTANCE, importance),
@@ -94,6 +105,8 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
         premasked=dataset_path(store, PREMASKED, premasked),
         random_masks=dataset_path(store, PREMASKED, random_masks),
         pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},
+        pretrain_start={arm: model_path(store, "pretrained", pretrained[CONTINUES_FROM[arm]]) if arm in CONTINUES_FROM
+                        else cfg.model for arm in needed},
         finetuned={arm: model_path(store, "finetuned", fp) for arm, fp in finetuned_arms.items()},
         results=fs.join(store, "results", digest(sorted(finetuned_arms.items()))),
     )

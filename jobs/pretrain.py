@@ -1,15 +1,17 @@
 """Stage 5: masked-LM continued pretraining of the general model, one run per arm:
 selective (the tagger's masks), random (equal budget), dapt / tapt (dynamic 15% masks on the
-domain corpus / the task's training text).   python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
+domain corpus / the task's training text), dapt_tapt (TAPT continued from the DAPT model).
+python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
 import functools
 import sys
 
-from engine.contract import is_complete, model_is_complete
+from engine.contract import IMPORTANCE, is_complete, model_is_complete
 from engine.text import load_tokenizer
-from jobs.common import StageError, entry_point, say, special_ids, stage_share
+from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
 from jobs.graph import run_steps
+from jobs.plan import CONTINUES_FROM
 from trainer.data import pretraining_rows
 from trainer.objectives import MaskedLM
 from trainer.run import fit
@@ -24,8 +26,11 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
         return
     dataset, kind = plan.sources(arm)
     if not is_complete(dataset):
-        command = "score" if arm == "tapt" else "tag"
+        command = "score" if kind == IMPORTANCE else "tag"
         raise StageError(f"{arm} pretrains on {dataset}, which is not in the store yet; run `taskpt {command} CONFIG` first")
+    start = plan.pretrain_start[arm]  # the general model, or DAPT's for DAPT+TAPT
+    if arm in CONTINUES_FROM:
+        require_model(start, f"the {CONTINUES_FROM[arm]} pretrained model", "pretrain")
     p = cfg.pretrain
     stored = arm in STORED_MASKS
     train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,
@@ -40,18 +45,19 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     objective = MaskedLM(masking="stored" if stored else "dynamic", vocab_size=len(tok), mask_id=tok.mask_token_id,
                          special_ids=tok.all_special_ids, mask_prob=p.mask_prob, max_predictions=p.max_predictions,
                          seed=p.seed, max_seq=p.max_seq, **special_ids(cfg.model))
-    say("pretrain", f"{arm}: masked-LM from {cfg.model} on {dataset} "
+    say("pretrain", f"{arm}: masked-LM from {start} on {dataset} "
                     f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
-    metrics = fit(objective, p, cfg.model, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
-                  info={"stage": "pretrain", "arm": arm, "source": cfg.model, "data": dataset}, share=stage_share(cfg),
+    metrics = fit(objective, p, start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
+                  info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset}, share=stage_share(cfg),
                   rows=rows)
     say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
 
 
 def pretrain(cfg, plan) -> None:
-    """Every arm of pretrain.arms; `compute.concurrent_stages` of them side by side."""
-    run_steps({arm: ([], functools.partial(pretrain_arm, cfg, plan, arm)) for arm in cfg.pretrain.arms},
-              cfg.compute.concurrent_stages)
+    """Every arm of pretrain.arms (and the DAPT model DAPT+TAPT continues from);
+    `compute.concurrent_stages` of them side by side."""
+    run_steps({arm: ([CONTINUES_FROM[arm]] if arm in CONTINUES_FROM else [], functools.partial(pretrain_arm, cfg, plan, arm))
+               for arm in plan.pretrained}, cfg.compute.concurrent_stages)
 
 
 def main(argv: list[str] | None = None) -> int:

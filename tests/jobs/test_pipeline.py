@@ -110,6 +110,50 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
 
 
 @pytest.mark.slow
+def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_both(local_ray, tiny_project, monkeypatch, capsys):
+    """After the run above, on its datasets; Ray Train is replaced by a recorder that writes a
+    committed copy of the start model (a real masked-LM fit is what tests/trainer covers, and two
+    more here would cost the suite ~50 s)."""
+    import shutil
+
+    import jobs.pretrain
+    from engine.contract.store import commit_model, read_model_info
+    from jobs.experiment import SHARED_STAGES, for_experiment, model_record, shared_stages
+    from jobs.report import compute
+
+    fits = []
+
+    def recording_fit(objective, params, model_path, train, dev, out_dir, name, config_yaml, info, share, rows):
+        fits.append({"start": model_path, "name": name, "masking": objective.masking, "rows": rows, **info})
+        shutil.copytree(model_path, out_dir, dirs_exist_ok=True)
+        commit_model(out_dir, {**info, "compute": {"seconds": 10.0 * len(fits), "device": "CPU"}})
+        return {"dev_mlm_loss": 1.0}
+
+    monkeypatch.setattr(jobs.pretrain, "fit", recording_fit)
+    _, config = tiny_project
+    args = [config, "pretrain.arms=[dapt_tapt]"]
+    assert jobs.pretrain.main(args) == 0
+    plan = make_plan(load_config(config, args[1:]))
+    assert [(f["arm"], f["start"], f["data"], f["masking"]) for f in fits] == [
+        ("dapt", load_config(config).model, plan.tagged, "dynamic"),
+        ("dapt_tapt", plan.pretrained["dapt"], plan.importance, "dynamic")]
+    assert all(f["rows"] > 0 for f in fits)
+    assert f"dapt_tapt: masked-LM from {plan.pretrained['dapt']}" in capsys.readouterr().out
+    assert jobs.pretrain.main(args) == 0 and len(fits) == 2  # both in the store now
+    assert capsys.readouterr().out.count("cache hit") == 2
+
+    # The experiment's compute table charges DAPT+TAPT for the DAPT pretraining it starts from.
+    cfg = for_experiment(load_config(config, ["experiment.arms=[general, dapt_tapt]"]))
+    stages = shared_stages(cfg, make_plan(cfg))
+    assert stages["pretrain-dapt"]["path"] == plan.pretrained["dapt"] and stages["pretrain-dapt"]["seconds"] == 10.0
+    [row] = compute({"arms": ["dapt_tapt"], "stages": stages, "uses": {"dapt_tapt": SHARED_STAGES["dapt_tapt"]},
+                     "pretrain": {"dapt_tapt": model_record(plan.pretrained["dapt_tapt"])}, "runs": []})
+    assert row["shared_seconds"] == pytest.approx(10.0 + sum(
+        stages[s]["seconds"] for s in ("finetune-scorer", "score", "train-tagger", "tag")))
+    assert row["pretrain_seconds"] == 20.0 == read_model_info(plan.pretrained["dapt_tapt"])["compute"]["seconds"]
+
+
+@pytest.mark.slow
 def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the_store(local_ray, tiny_project, capsys):
     """After the run above, only what the experiment adds is trained: each arm again with the
     second seed (two arms, to keep the suite short; the general and tapt arms take the same path)."""

@@ -1,0 +1,78 @@
+"""Where each stage's output lives: DAPT+TAPT continues from the DAPT model, through the store."""
+import time
+
+import pytest
+
+from jobs.config import load_config
+from jobs.plan import make_plan
+
+
+@pytest.fixture
+def project(tmp_path, tagging_project_maker):
+    return tagging_project_maker(tmp_path, documents=6, shard_documents=3)
+
+
+def test_dapt_tapt_pretrains_on_the_task_text_from_the_dapt_model_which_is_planned_even_when_not_an_arm(project):
+    cfg = load_config(project, ["pretrain.arms=[dapt_tapt]"])
+    plan = make_plan(cfg)
+    assert list(plan.pretrained) == ["dapt", "dapt_tapt"]  # DAPT first: DAPT+TAPT starts from it
+    assert plan.pretrain_start == {"dapt": cfg.model, "dapt_tapt": plan.pretrained["dapt"]}
+    assert plan.sources("dapt_tapt") == plan.sources("tapt") and plan.sources("dapt_tapt")[0] == plan.importance
+    assert set(plan.finetuned) == {"general", "dapt_tapt"}  # the DAPT model is not fine-tuned for its own sake
+
+
+def test_dapt_tapt_shares_the_dapt_model_of_the_dapt_arm_whatever_the_order_of_arms(project):
+    alone = make_plan(load_config(project, ["pretrain.arms=[dapt_tapt]"]))
+    both = make_plan(load_config(project, ["pretrain.arms=[dapt_tapt, tapt, dapt]"]))
+    assert both.pretrained["dapt"] == alone.pretrained["dapt"]
+    assert both.pretrained["dapt_tapt"] == alone.pretrained["dapt_tapt"]
+    assert both.pretrain_start["tapt"] == both.pretrain_start["dapt"]  # the general model
+    assert len(set(both.pretrained.values())) == 3 and len(set(both.finetuned.values())) == 4
+
+
+def test_a_change_only_dapt_sees_changes_dapt_tapt_and_not_tapt(project):
+    arms = "pretrain.arms=[tapt, dapt_tapt]"
+    plan = make_plan(load_config(project, [arms]))
+    fewer_documents = make_plan(load_config(project, [arms, "domain.max_documents=3"]))
+    assert fewer_documents.pretrained["tapt"] == plan.pretrained["tapt"]
+    assert fewer_documents.pretrained["dapt"] != plan.pretrained["dapt"]
+    assert fewer_documents.pretrained["dapt_tapt"] != plan.pretrained["dapt_tapt"]
+
+
+def test_the_experiment_trains_dapt_before_dapt_tapt_and_charges_dapt_tapt_for_it(project):
+    from jobs.experiment import SHARED_STAGES, for_experiment, seed_configs, steps
+
+    cfg = for_experiment(load_config(project, ["experiment.arms=[general, dapt_tapt]", "experiment.seeds=2"]))
+    plan = make_plan(cfg)
+    seeds = seed_configs(cfg)
+    graph = steps(cfg, plan, seeds, [make_plan(c, final_seed=c.finetune.seed) for c in seeds], test={})
+    assert graph["pretrain-dapt"][0] == ["tag"]
+    assert graph["pretrain-dapt_tapt"][0] == ["score", "pretrain-dapt"]
+    assert graph["dapt_tapt-seed-43"][0] == ["pretrain-dapt_tapt"] and "dapt-seed-42" not in graph
+    assert "pretrain-dapt" in SHARED_STAGES["dapt_tapt"]
+
+
+def test_taskpt_pretrain_starts_dapt_tapt_only_after_the_dapt_model_is_done(project, monkeypatch):
+    import jobs.pretrain
+
+    cfg = load_config(project, ["pretrain.arms=[dapt_tapt, selective]", "compute.concurrent_stages=3"])
+    events = []
+
+    def fake_pretrain_arm(cfg, plan, arm):
+        events.append(f"{arm} start")
+        time.sleep(0.3 if arm == "dapt" else 0.0)
+        events.append(f"{arm} end")
+
+    monkeypatch.setattr(jobs.pretrain, "pretrain_arm", fake_pretrain_arm)
+    jobs.pretrain.pretrain(cfg, make_plan(cfg))
+    assert sorted(events) == sorted(f"{a} {e}" for a in ("dapt", "dapt_tapt", "selective") for e in ("start", "end"))
+    assert events.index("dapt end") < events.index("dapt_tapt start")
+    assert events.index("selective start") < events.index("dapt end")  # the others need not wait
+
+
+def test_an_unknown_arm_is_named_with_the_ones_there_are(project):
+    from jobs.validate import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'experiment.arms': 'dapt\+tapt' is not one of .*'dapt_tapt'"):
+        load_config(project, ["experiment.arms=[general, dapt+tapt]"])
+    assert load_config(project, ["experiment.arms=[general, dapt_tapt]"]).experiment.arms == ["general", "dapt_tapt"]
