@@ -12,8 +12,12 @@ prediction, so all are scored). The engine's cost grows with the share of unimpo
   inputs rebuilt as Python lists and copied to the device at every step, decisions on the host;
 - engine: `ImportanceScorer` (what `taskpt score` runs per shard) in fp32, on the baseline's
   sentences: its decisions must be identical; and in the default dtype (bf16 on a GPU) on
-  all sentences, for the rate.
+  all sentences in one call, for the rate; then on the same sentences in calls of
+  --shard-sentences (about what `taskpt score` gives an actor per shard of score.shard_examples
+  examples, the demo's examples being one sentence or two).
 Real TFLOP/s counts only the tokens of each auxiliary sequence ([CLS] s' w_i [SEP]), no padding.
+Passes: forward passes run (the rule needs one per wordpiece of a group's longest sentence); on
+a GPU each costs milliseconds of Python and kernel launches whatever its size.
 """
 from __future__ import annotations
 
@@ -72,6 +76,13 @@ def auxiliary_lengths(decisions: list[np.ndarray]) -> np.ndarray:
     return np.array(lengths)
 
 
+def count_passes(model) -> list:
+    """A list that grows by one at every forward pass of `model`."""
+    calls, forward = [], model.forward
+    model.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    return calls
+
+
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
     from engine.text import SentenceTokenizer
 
@@ -88,6 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--delta", type=float, default=0.01)
     parser.add_argument("--budgets", type=int, nargs="*", default=None,
                         help="tokens per forward pass to try (default: the engine's default only)")
+    parser.add_argument("--shard-sentences", type=int, default=256,
+                        help="sentences per call in the last run, as taskpt score's shards feed the actor")
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
@@ -105,13 +118,19 @@ def main(argv=None) -> int:
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
         labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
 
-    def engine_run(scorer, n):
-        batch = {"example_id": np.arange(n), "sentence_index": np.zeros(n, np.int32), "label": labels[:n],
-                 "input_ids": np.array(rows[:n] + [None], dtype=object)[:n]}
-        scorer(batch)  # warm-up
+    def engine_run(scorer, n, per_call=None):
+        """Score the first n sentences in calls of `per_call` (None: one call); (decisions, seconds, passes)."""
+        calls = [range(a, min(a + (per_call or n), n)) for a in range(0, n, per_call or n)]
+        batches = [{"example_id": np.arange(c.start, c.stop), "sentence_index": np.zeros(len(c), np.int32),
+                    "label": labels[c.start:c.stop], "input_ids": np.array(rows[c.start:c.stop] + [None], dtype=object)[:-1]}
+                   for c in calls]
+        for batch in batches:  # warm-up
+            scorer(batch)
         harness.reset_peak_memory()
-        out, seconds = harness.timed(scorer, batch)
-        return [np.array(x, dtype=bool) for x in out.column("important").to_pylist()], seconds
+        passes = count_passes(scorer.model)
+        out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
+        decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
+        return decisions, seconds, len(passes)
 
     nb = args.baseline_sentences
     # Baseline: published style, fp32, on the first nb sentences.
@@ -119,24 +138,31 @@ def main(argv=None) -> int:
         published_style(reference, rows[:4], labels[:4], args.delta, tok.cls_token_id, tok.sep_token_id,
                         tok.pad_token_id, dev)  # warm-up
         harness.reset_peak_memory()
+        baseline_passes = count_passes(reference)
         baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
                                              tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
-    baseline_peak = harness.peak_memory_gib()
-    fp32, fp32_s = engine_run(fp32_scorer, nb)
+    baseline_peak, baseline_passes = harness.peak_memory_gib(), len(baseline_passes)
+    fp32, fp32_s, fp32_passes = engine_run(fp32_scorer, nb)
     fp32_peak = harness.peak_memory_gib()
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
     del fp32_scorer, reference
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure).
-    fast_runs = []
+    fast_runs, default_budget = [], None
     for budget in [None, *(args.budgets or [])]:
-        if fast_runs and budget == fast_runs[0][0]:
+        if fast_runs and budget == default_budget:
             continue  # the default again
         fast_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, max_batch_tokens=budget)
-        fast, fast_s = engine_run(fast_scorer, args.sentences)
-        fast_runs.append((fast_scorer.max_batch_tokens, fast, fast_s, harness.peak_memory_gib()))
+        default_budget = default_budget or fast_scorer.max_batch_tokens
+        fast, fast_s, fast_passes = engine_run(fast_scorer, args.sentences)
+        fast_runs.append((f"{fast_scorer.max_batch_tokens} tokens/pass", fast, fast_s, harness.peak_memory_gib(), fast_passes))
+        if budget is None:  # the default budget again, in calls of shard size
+            sharded, sharded_s, sharded_passes = engine_run(fast_scorer, args.sentences, args.shard_sentences)
+            sharded_run = (f"{fast_scorer.max_batch_tokens} tokens/pass, calls of {args.shard_sentences} sentences",
+                           sharded, sharded_s, harness.peak_memory_gib(), sharded_passes)
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
+    fast_runs.append(sharded_run)
     peak = harness.matmul_tflops()
 
     def tflops(decisions, seconds):
@@ -145,25 +171,29 @@ def main(argv=None) -> int:
     table = [
         {"run": "published style, fp32", "sentences": nb, "sentences/s": nb / baseline_s, "x baseline": 1.0,
          "real TFLOP/s": tflops(baseline, baseline_s), "of matmul peak": tflops(baseline, baseline_s) / peak,
-         "peak GiB": baseline_peak},
+         "peak GiB": baseline_peak, "passes": baseline_passes},
         {"run": "engine ImportanceScorer, fp32", "sentences": nb, "sentences/s": nb / fp32_s,
          "x baseline": baseline_s / fp32_s, "real TFLOP/s": tflops(fp32, fp32_s),
-         "of matmul peak": tflops(fp32, fp32_s) / peak, "peak GiB": fp32_peak},
+         "of matmul peak": tflops(fp32, fp32_s) / peak, "peak GiB": fp32_peak, "passes": fp32_passes},
     ] + [
-        {"run": f"engine ImportanceScorer, {dtype}, {budget} tokens/pass", "sentences": args.sentences,
+        {"run": f"engine ImportanceScorer, {dtype}, {how}", "sentences": args.sentences,
          "sentences/s": args.sentences / fast_s, "x baseline": (args.sentences / fast_s) / (nb / baseline_s),
-         "real TFLOP/s": tflops(fast, fast_s), "of matmul peak": tflops(fast, fast_s) / peak, "peak GiB": fast_peak}
-        for budget, fast, fast_s, fast_peak in fast_runs
+         "real TFLOP/s": tflops(fast, fast_s), "of matmul peak": tflops(fast, fast_s) / peak, "peak GiB": fast_peak,
+         "passes": passes}
+        for how, fast, fast_s, fast_peak, passes in fast_runs
     ]
     lengths = np.array([len(r) for r in rows])
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
+    differing_sharded = int(sum((a != b).sum() for a, b in zip(fast_runs[0][1], sharded_run[1])))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
-          f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}")
+          f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}; decisions differing between "
+          f"one call and calls of {args.shard_sentences} ({dtype}: other passes, other rounding): {differing_sharded}")
     harness.write_json(args.out, f"score-{args.shape}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
-        "important_fraction": important, "differing_decisions_fp32": differing, "runs": table})
+        "important_fraction": important, "differing_decisions_fp32": differing,
+        "differing_decisions_one_call_vs_shards": differing_sharded, "runs": table})
     return 0 if differing == 0 else 1
 
 

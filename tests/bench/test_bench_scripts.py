@@ -44,11 +44,13 @@ def result(bench: dict, name: str) -> dict:
 
 
 def test_score_bench_decisions_match_the_published_style(bench):
-    run("score", bench, "--sentences", "24", "--baseline-sentences", "12")
+    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8")
     out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
     assert all(r["sentences/s"] > 0 and r["real TFLOP/s"] > 0 for r in out["runs"])
+    one_call, in_shards = out["runs"][2], out["runs"][-1]
+    assert "calls of 8 sentences" in in_shards["run"] and in_shards["passes"] > one_call["passes"] > 0
 
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):

@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from engine.scorer import ImportanceScorer
+from engine.models import length_batches
+from engine.scorer import ImportanceScorer, pass_groups
 from engine.stopwords import ENGLISH
 from engine.text import load_tokenizer
 
@@ -94,3 +95,39 @@ def test_stop_words_never_get_label_one(tiny_classifier):
             else:
                 assert label == int(important and row["correct"])
     assert seen_stop
+
+
+def test_no_scoring_pass_exceeds_the_token_budget_and_every_sentence_is_in_one_group():
+    rng = np.random.default_rng(0)
+    lengths = np.clip(rng.lognormal(3.0, 0.5, 3000).astype(int), 1, 126)
+    for budget, multiple in ((2048, 1), (65536, 8), (100, 1)):
+        groups = pass_groups(lengths, budget, multiple)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+        assert all(lengths[a].min() >= lengths[b].max() for a, b in zip(groups, groups[1:]))  # longest first
+        for g in groups:
+            steps = np.arange(lengths[g].max())
+            rows_per_pass = (lengths[g][None, :] > steps[:, None]).sum(1)
+            widest = rows_per_pass * (-(-(steps + 3) // multiple) * multiple)  # [CLS] + i kept + w_i + [SEP]
+            assert len(g) == 1 or widest.max() <= budget
+
+
+def test_a_shard_is_scored_in_fewer_passes_than_with_every_sentence_budgeted_at_full_length(tiny_classifier):
+    """Passes are what a GPU pays for (each costs ~6 ms of Python and launches): one pass per
+    wordpiece of each group's longest sentence, plus the full-sentence passes."""
+    rng = np.random.default_rng(1)
+    rows = [rng.integers(5, 60, size=n) for n in np.clip(rng.lognormal(2.8, 0.5, 400).astype(int), 1, 60)]
+    budget = 1024
+    scorer = ImportanceScorer(tiny_classifier, delta=1.0, filter_stopwords=False, max_batch_tokens=budget)
+    labels = np.array([int(x.argmax()) for x in scorer.logits(rows)])  # all correct: all scored
+    passes = []
+    forward = scorer.model.forward
+    scorer.model.forward = lambda *a, **k: passes.append(k["input_ids"].shape) or forward(*a, **k)
+    scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32), "label": labels,
+            "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+    lengths = np.array([len(r) for r in rows])
+    full_width = len(length_batches(lengths + 2, budget))
+    groups = pass_groups(lengths, budget)
+    assert len(passes) == full_width + sum(int(lengths[g].max()) for g in groups)
+    assert max(rows * width for rows, width in passes) <= budget
+    budgeted_at_full_length = sum(int(lengths[g].max()) for g in length_batches(lengths + 2, budget))
+    assert len(passes) - full_width < 0.8 * budgeted_at_full_length
