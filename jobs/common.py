@@ -14,6 +14,7 @@ import polars as pl
 from engine.contract import Manifest, fs, is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import reopen_damaged
+from engine.corpus import check_corpus, corpus_files
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
 from engine.readers import InputError
@@ -127,6 +128,16 @@ def load_task(cfg: PipelineConfig) -> TaskData:
     if t.max_train_examples:
         splits["train"] = splits["train"].head(t.max_train_examples)
     return TaskData(labels=labels, **splits)
+
+
+def check_inputs(cfg: PipelineConfig, corpus: bool = True) -> TaskData:
+    """Every input a multi-stage command reads, checked before its first stage, not hours later
+    when a stage needs it: the three labeled splits and, when `corpus`, the domain corpus."""
+    task = load_task(cfg)
+    if corpus:
+        d = cfg.domain
+        check_corpus(corpus_files(d.corpus), d.columns(), d.format, d.encoding)
+    return task
 
 
 def tokenize_examples(table: pl.DataFrame, model_path: str, max_seq: int) -> dict[str, np.ndarray]:

@@ -15,8 +15,7 @@ import sys
 
 from engine.contract import IMPORTANCE, fs, read_manifest
 from engine.contract.store import read_model_info
-from engine.corpus import check_corpus, corpus_files
-from jobs.common import entry_point, load_task, say, tokenize_examples
+from jobs.common import check_inputs, entry_point, say, tokenize_examples
 from jobs.evaluate import test_arm
 from jobs.finetune import finetune
 from jobs.graph import run_steps
@@ -128,9 +127,7 @@ def experiment(cfg, plan) -> dict:
         return write_report(out)
     say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
                       f"({', '.join(str(c.finetune.seed) for c in seeds)}); {cfg.compute.concurrent_stages} step(s) at once")
-    task = load_task(cfg)  # inputs are checked before any step runs
-    if set(arms) & CORPUS_ARMS:
-        check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
+    task = check_inputs(cfg, corpus=bool(set(arms) & CORPUS_ARMS))
     test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
     done = run_steps(steps(cfg, plan, seeds, plans, test), cfg.compute.concurrent_stages)
     runs = []

@@ -44,7 +44,7 @@ def summary(record: dict) -> list[dict]:
             values = np.array(list(by_seed(record, arm, metric).values()))
             row |= {f"{metric}_mean": float(values.mean()),
                     f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-        rows.append(row | {"seeds": len(by_seed(record, arm, METRICS[0]))})
+        rows.append(row | {"seeds": len(values)})
     return rows
 
 

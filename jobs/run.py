@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from engine.corpus import check_corpus, corpus_files
-from jobs.common import entry_point, load_task, say
+from jobs.common import check_inputs, entry_point, say
 from jobs.evaluate import evaluate
 from jobs.finetune import finetune
 from jobs.pretrain import pretrain
@@ -19,9 +18,7 @@ def run(cfg, plan) -> None:
     started = time.time()
     if cfg.description:
         say("run", cfg.description)
-    # Every input is checked before the first stage, not hours later when a stage needs it.
-    load_task(cfg)
-    check_corpus(corpus_files(cfg.domain.corpus), cfg.domain.columns(), cfg.domain.format, cfg.domain.encoding)
+    check_inputs(cfg)
     for name, stage in (("1/6 finetune", finetune), ("2/6 score", score), ("3/6 train-tagger", train_tagger),
                         ("4/6 tag", tag), ("5/6 pretrain", pretrain), ("6/6 evaluate", evaluate)):
         say("run", f"stage {name}")
