@@ -118,19 +118,27 @@ def main(argv=None) -> int:
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
         labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
 
-    def engine_run(scorer, n, per_call=None):
-        """Score the first n sentences in calls of `per_call` (None: one call); (decisions, seconds, passes)."""
+    def engine_run(scorer, n, per_call=None, backends=None):
+        """Score the first n sentences in calls of `per_call` (None: one call), twice: the first
+        time every batch shape is new to the process (as in `taskpt score`, whose passes change
+        shape at every step), the second time each has been seen. `backends`: the attention
+        kernels PyTorch may pick (None: its default set). (decisions, first seconds, second
+        seconds, passes per time, peak GiB of the second)."""
+        import contextlib
+
+        from torch.nn.attention import sdpa_kernel
+
         calls = [range(a, min(a + (per_call or n), n)) for a in range(0, n, per_call or n)]
         batches = [{"example_id": np.arange(c.start, c.stop), "sentence_index": np.zeros(len(c), np.int32),
                     "label": labels[c.start:c.stop], "input_ids": np.array(rows[c.start:c.stop] + [None], dtype=object)[:-1]}
                    for c in calls]
-        for batch in batches:  # warm-up
-            scorer(batch)
-        harness.reset_peak_memory()
-        passes = count_passes(scorer.model)
-        out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
+        with sdpa_kernel(backends) if backends else contextlib.nullcontext():
+            _, first = harness.timed(lambda: [scorer(b) for b in batches])
+            harness.reset_peak_memory()
+            passes = count_passes(scorer.model)
+            out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
         decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
-        return decisions, seconds, len(passes)
+        return decisions, first, seconds, len(passes), harness.peak_memory_gib()
 
     nb = args.baseline_sentences
     # Baseline: published style, fp32, on the first nb sentences.
@@ -142,27 +150,42 @@ def main(argv=None) -> int:
         baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
                                              tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
     baseline_peak, baseline_passes = harness.peak_memory_gib(), len(baseline_passes)
-    fp32, fp32_s, fp32_passes = engine_run(fp32_scorer, nb)
-    fp32_peak = harness.peak_memory_gib()
+    fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
     del fp32_scorer, reference
     # The default dtype at the engine's default token budget per forward pass, then at each
-    # other budget asked for (summary.py reads the first as the engine's figure).
-    fast_runs, default_budget = [], None
+    # other budget asked for (summary.py reads the first as the engine's figure). At the default
+    # budget, new batch shapes are met first with PyTorch's cuDNN attention backend off (every
+    # kernel sees them for the first time), then with it (only its per-shape plans are new);
+    # then in calls of shard size.
+    from torch.nn.attention import SDPBackend
+
+    no_cudnn = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    fast_runs, extra_runs, default_budget = [], [], None
     for budget in [None, *(args.budgets or [])]:
         if fast_runs and budget == default_budget:
             continue  # the default again
         fast_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, max_batch_tokens=budget)
-        default_budget = default_budget or fast_scorer.max_batch_tokens
-        fast, fast_s, fast_passes = engine_run(fast_scorer, args.sentences)
-        fast_runs.append((f"{fast_scorer.max_batch_tokens} tokens/pass", fast, fast_s, harness.peak_memory_gib(), fast_passes))
-        if budget is None:  # the default budget again, in calls of shard size
-            sharded, sharded_s, sharded_passes = engine_run(fast_scorer, args.sentences, args.shard_sentences)
-            sharded_run = (f"{fast_scorer.max_batch_tokens} tokens/pass, calls of {args.shard_sentences} sentences",
-                           sharded, sharded_s, harness.peak_memory_gib(), sharded_passes)
+        per_pass = f"{fast_scorer.max_batch_tokens} tokens/pass"
+        if budget is None:
+            default_budget = fast_scorer.max_batch_tokens
+            off, off_first, off_s, off_passes, off_peak = engine_run(fast_scorer, args.sentences, backends=no_cudnn)
+        fast, fast_first, fast_s, fast_passes, fast_peak = engine_run(fast_scorer, args.sentences)
+        fast_runs.append((per_pass, fast, fast_s, fast_peak, fast_passes))
+        if budget is None:
+            sharded, sharded_first, sharded_s, sharded_passes, sharded_peak = engine_run(
+                fast_scorer, args.sentences, args.shard_sentences)
+            shards = f"calls of {args.shard_sentences} sentences"
+            extra_runs = [(f"{per_pass}, {shards}", sharded, sharded_s, sharded_peak, sharded_passes),
+                          (f"{per_pass}, {shards}, first time (new shapes)", sharded, sharded_first, sharded_peak,
+                           sharded_passes),
+                          (f"{per_pass}, first call (new shapes)", fast, fast_first, fast_peak, fast_passes),
+                          (f"{per_pass}, cuDNN attention off", off, off_s, off_peak, off_passes),
+                          (f"{per_pass}, cuDNN attention off, first call (new shapes)", off, off_first, off_peak,
+                           off_passes)]
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
-    fast_runs.append(sharded_run)
+    fast_runs += extra_runs
     peak = harness.matmul_tflops()
 
     def tflops(decisions, seconds):
@@ -184,7 +207,7 @@ def main(argv=None) -> int:
     ]
     lengths = np.array([len(r) for r in rows])
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
-    differing_sharded = int(sum((a != b).sum() for a, b in zip(fast_runs[0][1], sharded_run[1])))
+    differing_sharded = int(sum((a != b).sum() for a, b in zip(fast_runs[0][1], sharded)))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "

@@ -49,8 +49,11 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
     assert all(r["sentences/s"] > 0 and r["real TFLOP/s"] > 0 for r in out["runs"])
-    one_call, in_shards = out["runs"][2], out["runs"][-1]
-    assert "calls of 8 sentences" in in_shards["run"] and in_shards["passes"] > one_call["passes"] > 0
+    runs = {r["run"].split(", ", 1)[1]: r for r in out["runs"][2:]}  # the engine in its default dtype
+    one_call, in_shards = runs["float32, 2048 tokens/pass"], runs["float32, 2048 tokens/pass, calls of 8 sentences"]
+    assert in_shards["passes"] > one_call["passes"] > 0  # one pass per wordpiece of each call's longest sentence
+    assert {"float32, 2048 tokens/pass, first call (new shapes)", "float32, 2048 tokens/pass, cuDNN attention off",
+            "float32, 2048 tokens/pass, cuDNN attention off, first call (new shapes)"} <= set(runs)
 
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
