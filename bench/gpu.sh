@@ -30,7 +30,8 @@ step() { local name=$1 limit=$2; shift 2
   echo "== $*"
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
-step score 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)"
+step score 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" \
+  --shard-sentences 256 2048
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \

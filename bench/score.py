@@ -17,7 +17,10 @@ prediction, so all are scored). The engine's cost grows with the share of unimpo
   examples, the demo's examples being one sentence or two).
 Real TFLOP/s counts only the tokens of each auxiliary sequence ([CLS] s' w_i [SEP]), no padding.
 Passes: forward passes run (the rule needs one per wordpiece of a group's longest sentence); on
-a GPU each costs milliseconds of Python and kernel launches whatever its size.
+a GPU each costs milliseconds of Python and kernel launches whatever its size. The engine's
+default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
+score`, whose passes change shape at every step) and again; the first is also run with PyTorch's
+cuDNN attention backend off (whose per-shape plans are one suspect for what a new shape costs).
 """
 from __future__ import annotations
 
@@ -99,8 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--delta", type=float, default=0.01)
     parser.add_argument("--budgets", type=int, nargs="*", default=None,
                         help="tokens per forward pass to try (default: the engine's default only)")
-    parser.add_argument("--shard-sentences", type=int, default=256,
-                        help="sentences per call in the last run, as taskpt score's shards feed the actor")
+    parser.add_argument("--shard-sentences", type=int, nargs="*", default=[2048],
+                        help="sentences per call in the shard runs, as taskpt score's shards feed the actor")
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
@@ -173,13 +176,16 @@ def main(argv=None) -> int:
         fast, fast_first, fast_s, fast_passes, fast_peak = engine_run(fast_scorer, args.sentences)
         fast_runs.append((per_pass, fast, fast_s, fast_peak, fast_passes))
         if budget is None:
-            sharded, sharded_first, sharded_s, sharded_passes, sharded_peak = engine_run(
-                fast_scorer, args.sentences, args.shard_sentences)
-            shards = f"calls of {args.shard_sentences} sentences"
-            extra_runs = [(f"{per_pass}, {shards}", sharded, sharded_s, sharded_peak, sharded_passes),
-                          (f"{per_pass}, {shards}, first time (new shapes)", sharded, sharded_first, sharded_peak,
-                           sharded_passes),
-                          (f"{per_pass}, first call (new shapes)", fast, fast_first, fast_peak, fast_passes),
+            differing_sharded = {}
+            for size in args.shard_sentences:
+                sharded, sharded_first, sharded_s, sharded_passes, sharded_peak = engine_run(
+                    fast_scorer, args.sentences, size)
+                differing_sharded[size] = int(sum((a != b).sum() for a, b in zip(fast, sharded)))
+                shards = f"calls of {size} sentences"
+                extra_runs += [(f"{per_pass}, {shards}", sharded, sharded_s, sharded_peak, sharded_passes),
+                               (f"{per_pass}, {shards}, first time (new shapes)", sharded, sharded_first, sharded_peak,
+                                sharded_passes)]
+            extra_runs += [(f"{per_pass}, first call (new shapes)", fast, fast_first, fast_peak, fast_passes),
                           (f"{per_pass}, cuDNN attention off", off, off_s, off_peak, off_passes),
                           (f"{per_pass}, cuDNN attention off, first call (new shapes)", off, off_first, off_peak,
                            off_passes)]
@@ -207,12 +213,11 @@ def main(argv=None) -> int:
     ]
     lengths = np.array([len(r) for r in rows])
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
-    differing_sharded = int(sum((a != b).sum() for a, b in zip(fast_runs[0][1], sharded)))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
           f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}; decisions differing between "
-          f"one call and calls of {args.shard_sentences} ({dtype}: other passes, other rounding): {differing_sharded}")
+          f"one call and calls of N sentences ({dtype}: other passes, other rounding): {differing_sharded}")
     harness.write_json(args.out, f"score-{args.shape}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
