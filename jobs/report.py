@@ -130,7 +130,7 @@ def markdown(record: dict, numbers: dict) -> str:
         for metric in METRICS:
             d = c[metric]
             lines.append(f"| {c['a']} - {c['b']} | {metric.removeprefix('test_')} | {d['mean_difference']:+.4f} | "
-                         f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] | {d['a_better']} of {d['seeds']} |")
+                         f"{_interval(d['ci95'])} | {d['a_better']} of {d['seeds']} |")
     lines += ["", "Compute (wall seconds; shared stages count in full for every arm that needs them):", "",
               "| arm | shared stages | pretraining | fine-tuning (all seeds) | total | devices |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -142,6 +142,10 @@ def markdown(record: dict, numbers: dict) -> str:
         lines.append(f"| {name} | {s.get('seconds', float('nan')):.1f} | {s.get('device', '?')} | {s['path']} |")
     lines += ["", "![accuracy](accuracy.png)", "", "![curves](curves.png)", ""]
     return "\n".join(lines)
+
+
+def _interval(ci: list[float]) -> str:
+    return "n/a (one seed)" if any(math.isnan(x) for x in ci) else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
 def write_report(run_dir: str, record: dict | None = None) -> dict:
