@@ -22,6 +22,9 @@ TAGGING_RATIO = 0.15
 # model: DAPT+TAPT is TAPT on the DAPT model (Gururangan et al. 2020). The other arm is trained
 # first, also when it is not an arm of its own.
 CONTINUES_FROM = {"dapt_tapt": "dapt"}
+# The dataset each pretraining arm reads: a Plan field, and its kind.
+SOURCES = {"selective": ("premasked", PREMASKED), "random": ("random_masks", PREMASKED), "dapt": ("tagged", PREMASKED),
+           "tapt": ("importance", IMPORTANCE), "dapt_tapt": ("importance", IMPORTANCE)}
 
 
 def digest(*parts) -> str:
@@ -60,9 +63,8 @@ class Plan:
 
     def sources(self, arm: str) -> tuple[str, str]:
         """(dataset, kind) an arm pretrains on."""
-        return {"selective": (self.premasked, PREMASKED), "random": (self.random_masks, PREMASKED),
-                "dapt": (self.tagged, PREMASKED), "tapt": (self.importance, IMPORTANCE),
-                "dapt_tapt": (self.importance, IMPORTANCE)}[arm]
+        field, kind = SOURCES[arm]
+        return getattr(self, field), kind
 
 
 def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
@@ -87,14 +89,14 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
         digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
     random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
-    sources = {"selective": premasked, "random": random_masks, "dapt": tagged, "tapt": importance,
-               "dapt_tapt": importance}
+    datasets = {"premasked": premasked, "random_masks": random_masks, "tagged": tagged, "importance": importance}
     pretrain = _params(cfg.pretrain) | {"arms": None}
     needed = list(dict.fromkeys([CONTINUES_FROM[a] for a in cfg.pretrain.arms if a in CONTINUES_FROM] + cfg.pretrain.arms))
-    pretrained = {}
+    pretrained, start = {}, {}
     for arm in needed:  # an arm another continues from comes first
-        start = pretrained[CONTINUES_FROM[arm]] if arm in CONTINUES_FROM else general
-        pretrained[arm] = digest(start, sources[arm], arm, pretrain)
+        base = CONTINUES_FROM.get(arm)
+        start[arm] = model_path(store, "pretrained", pretrained[base]) if base else cfg.model
+        pretrained[arm] = digest(pretrained[base] if base else general, datasets[SOURCES[arm][0]], arm, pretrain)
     seed = cfg.finetune.seed if final_seed is None else final_seed
     finetuned_arms = {"general": finetuned(general, seed)} | {arm: finetuned(pretrained[arm], seed) for arm in cfg.pretrain.arms}
     return Plan(
@@ -105,8 +107,7 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
         premasked=dataset_path(store, PREMASKED, premasked),
         random_masks=dataset_path(store, PREMASKED, random_masks),
         pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},
-        pretrain_start={arm: model_path(store, "pretrained", pretrained[CONTINUES_FROM[arm]]) if arm in CONTINUES_FROM
-                        else cfg.model for arm in needed},
+        pretrain_start=start,
         finetuned={arm: model_path(store, "finetuned", fp) for arm, fp in finetuned_arms.items()},
         results=fs.join(store, "results", digest(sorted(finetuned_arms.items()))),
     )
