@@ -44,7 +44,7 @@ def result(bench: dict, name: str) -> dict:
 
 
 def test_score_bench_decisions_match_the_published_style(bench):
-    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8")
+    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8", "--row-multiple", "4")
     out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
@@ -54,6 +54,8 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert in_shards["passes"] > one_call["passes"] > 0  # one pass per wordpiece of each call's longest sentence
     assert {"float32, 2048 tokens/pass, first call (new shapes)", "float32, 2048 tokens/pass, cuDNN attention off",
             "float32, 2048 tokens/pass, cuDNN attention off, first call (new shapes)"} <= set(runs)
+    rounded = runs["float32, 2048 tokens/pass, rows per pass a multiple of 4"]
+    assert rounded["passes"] == one_call["passes"]  # as many passes, each with up to 3 more rows
 
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
