@@ -30,13 +30,12 @@ step() { local name=$1 limit=$2; shift 2
   echo "== $*"
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
-step score 80 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)" \
-  --shard-sentences 256 2048
+step score 100 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)"
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --ceiling-budgets 16384 32768 131072 --skip-single --tokenizer-actors "$tok"
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
-step scaling 140 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
+step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
 "$PY" bench/summary.py "$OUT"
