@@ -52,8 +52,8 @@ def test_score_bench_decisions_match_the_published_style(bench):
     runs = {r["run"].split(", ", 1)[1]: r for r in out["runs"][2:]}  # the engine in its default dtype
     one_call, in_shards = runs["float32, 2048 tokens/pass"], runs["float32, 2048 tokens/pass, calls of 8 sentences"]
     assert in_shards["passes"] > one_call["passes"] > 0  # one pass per wordpiece of each call's longest sentence
-    assert {"float32, 2048 tokens/pass, first call (new shapes)", "float32, 2048 tokens/pass, cuDNN attention off",
-            "float32, 2048 tokens/pass, cuDNN attention off, first call (new shapes)"} <= set(runs)
+    assert {"float32, 2048 tokens/pass, first time (new shapes)", "float32, 2048 tokens/pass, cuDNN attention off",
+            "float32, 2048 tokens/pass, cuDNN attention off, first time (new shapes)"} <= set(runs)
     rounded = runs["float32, 2048 tokens/pass, rows per pass a multiple of 4"]
     assert rounded["passes"] == one_call["passes"]  # as many passes, each with up to 3 more rows
 
