@@ -99,20 +99,21 @@ def dataset_record(path: str) -> dict:
 
 
 def shared_stages(cfg, plan) -> dict:
-    """Each shared stage's output and what it cost when it was computed."""
-    arms, stages = set(cfg.experiment.arms), {}
-    if arms - {"general"}:
-        stages["finetune-scorer"] = model_record(plan.general_finetuned)
-        stages["score"] = dataset_record(plan.importance)
-    if arms & CORPUS_ARMS:
-        stages["train-tagger"] = model_record(plan.tagger)
-        stages["tag"] = dataset_record(plan.tagged)
-        stages["random-masks"] = dataset_record(plan.random_masks)
-        stages["selective-masks"] = dataset_record(plan.premasked) if plan.premasked != plan.tagged else \
-            {"path": plan.premasked, "seconds": 0.0, "device": "CPU"}  # the tagging ratio itself: no extra step
-    if "dapt_tapt" in arms:
-        stages["pretrain-dapt"] = model_record(plan.pretrained["dapt"])
-    return stages
+    """Each shared stage an arm of the experiment uses (SHARED_STAGES): its output and what it
+    cost when it was computed."""
+    records = {
+        "finetune-scorer": lambda: model_record(plan.general_finetuned),
+        "score": lambda: dataset_record(plan.importance),
+        "train-tagger": lambda: model_record(plan.tagger),
+        "tag": lambda: dataset_record(plan.tagged),
+        "random-masks": lambda: dataset_record(plan.random_masks),
+        # At the tagging ratio itself the tagger's masks are the tagged dataset: no extra step.
+        "selective-masks": lambda: dataset_record(plan.premasked) if plan.premasked != plan.tagged else
+        {"path": plan.premasked, "seconds": 0.0, "device": "CPU"},
+        "pretrain-dapt": lambda: model_record(plan.pretrained["dapt"]),
+    }
+    used = {stage for arm in cfg.experiment.arms for stage in SHARED_STAGES[arm]}
+    return {name: record() for name, record in records.items() if name in used}
 
 
 def experiment(cfg, plan) -> dict:

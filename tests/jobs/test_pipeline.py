@@ -146,6 +146,7 @@ def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_bo
     cfg = for_experiment(load_config(config, ["experiment.arms=[general, dapt_tapt]"]))
     stages = shared_stages(cfg, make_plan(cfg))
     assert stages["pretrain-dapt"]["path"] == plan.pretrained["dapt"] and stages["pretrain-dapt"]["seconds"] == 10.0
+    assert "random-masks" not in stages and "selective-masks" not in stages  # no arm of these reads them
     [row] = compute({"arms": ["dapt_tapt"], "stages": stages, "uses": {"dapt_tapt": SHARED_STAGES["dapt_tapt"]},
                      "pretrain": {"dapt_tapt": model_record(plan.pretrained["dapt_tapt"])}, "runs": []})
     assert row["shared_seconds"] == pytest.approx(10.0 + sum(
