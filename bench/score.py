@@ -26,6 +26,7 @@ of a row whose results are dropped) so that shapes recur.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -81,11 +82,15 @@ def auxiliary_lengths(decisions: list[np.ndarray]) -> np.ndarray:
     return np.array(lengths)
 
 
-def count_passes(model) -> list:
-    """A list that grows by one at every forward pass of `model`."""
-    calls, forward = [], model.forward
-    model.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
-    return calls
+@contextlib.contextmanager
+def count_passes(model):
+    """Yields a list that grows by one at every forward pass of `model` inside the block."""
+    calls = []
+    hook = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        yield calls
+    finally:
+        hook.remove()
 
 
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
@@ -131,8 +136,6 @@ def main(argv=None) -> int:
         shape at every step), the second time each has been seen. `backends`: the attention
         kernels PyTorch may pick (None: its default set). (decisions, first seconds, second
         seconds, passes per time, peak GiB of the second)."""
-        import contextlib
-
         from torch.nn.attention import sdpa_kernel
 
         calls = [range(a, min(a + (per_call or n), n)) for a in range(0, n, per_call or n)]
@@ -142,8 +145,8 @@ def main(argv=None) -> int:
         with sdpa_kernel(backends) if backends else contextlib.nullcontext():
             _, first = harness.timed(lambda: [scorer(b) for b in batches])
             harness.reset_peak_memory()
-            passes = count_passes(scorer.model)
-            out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
+            with count_passes(scorer.model) as passes:
+                out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
         decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
         return decisions, first, seconds, len(passes), harness.peak_memory_gib()
 
@@ -174,9 +177,9 @@ def main(argv=None) -> int:
         published_style(reference, rows[:4], labels[:4], args.delta, tok.cls_token_id, tok.sep_token_id,
                         tok.pad_token_id, dev)  # warm-up
         harness.reset_peak_memory()
-        baseline_passes = count_passes(reference)
-        baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
-                                             tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
+        with count_passes(reference) as baseline_passes:
+            baseline, baseline_s = harness.timed(published_style, reference, rows[:nb], labels[:nb], args.delta,
+                                                 tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, dev)
     baseline_peak, baseline_passes = harness.peak_memory_gib(), len(baseline_passes)
     fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
