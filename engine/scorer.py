@@ -154,9 +154,10 @@ def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1, row
     A group of n sentences runs one pass per wordpiece of its longest; pass i holds the n_i
     sentences longer than i, each at most [CLS] + i kept + w_i + [SEP] wide, so its cost is
     at most n_i * (i + 3) tokens (n_i rounded up to `row_multiple`, i + 3 to `pad_multiple`),
-    and most are far narrower than the sentences. A group grows while its largest pass fits `max_tokens`: fewer groups
-    than budgeting every row at its full length, and the passes a group costs are set by its
-    longest sentence alone (4,000 review sentences at 65,536 tokens: 76 passes instead of 130)."""
+    and most are far narrower than the sentences. A group grows while its largest pass fits
+    `max_tokens`: fewer groups than budgeting every row at its full length, and the passes a
+    group costs are set by its longest sentence alone (4,000 review sentences at 65,536
+    tokens: 76 passes of the rule instead of 130, besides the full-sentence passes)."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     if len(order) == 0:
         return []
