@@ -36,32 +36,44 @@ def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predict
                    short_seq_prob: float, seed: int, drop_unmasked: bool) -> dict[str, np.ndarray]:
     """Consecutive sentences of one document become instances of up to `max_tokens`
     wordpieces (a random shorter target with probability `short_seq_prob`, as in BERT), with
-    their mask positions shifted and capped at `max_predictions`."""
+    their mask positions shifted and capped at `max_predictions`.
+
+    Each document is packed on its own, its random targets drawn from a stream seeded by
+    (seed, document id): its instances do not depend on the batch it arrives in, on what came
+    before it, or on the order Ray reads shards in. So counting a dataset (unordered) finds the
+    rows that training (ordered) then reads, and two runs pack the same instances."""
     ids = batch.column(id_column).to_numpy()
     rows = batch.column("input_ids").to_pylist()
     masks = batch.column("mask_positions").to_pylist() if "mask_positions" in batch.column_names else [[]] * len(rows)
-    rng = np.random.default_rng([seed, int(ids[0]) if len(ids) else 0])
+    # A document's rows are consecutive (shards are written document by document).
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
     out_ids, out_masks = [], []
-    current, current_masks, owner, target = [], [], None, max_tokens
-
-    def flush():
-        if current and (current_masks or not drop_unmasked):
-            out_ids.append(np.asarray(current, dtype=np.int32))
-            out_masks.append(np.asarray(current_masks[:max_predictions], dtype=np.int32))
-
-    for doc, row, mask in zip(ids, rows, masks):
-        if current and (doc != owner or len(current) + len(row) > target):
-            flush()
-            current, current_masks = [], []
-            target = int(rng.integers(2, max_tokens + 1)) if rng.random() < short_seq_prob else max_tokens
-        owner = doc
-        offset = len(current)
-        current.extend(row[: max_tokens])
-        current_masks.extend(offset + p for p in mask if p < max_tokens)
-    flush()
+    for begin, end in zip(starts, np.r_[starts[1:], len(ids)]):
+        rng = np.random.default_rng([seed, int(ids[begin])])
+        for instance, positions in pack_document(rows[begin:end], masks[begin:end], rng, max_tokens, short_seq_prob):
+            if positions or not drop_unmasked:
+                out_ids.append(np.asarray(instance, dtype=np.int32))
+                out_masks.append(np.asarray(positions[:max_predictions], dtype=np.int32))
     column_ids, column_masks = np.empty(len(out_ids), object), np.empty(len(out_ids), object)
     column_ids[:], column_masks[:] = out_ids, out_masks
     return {"input_ids": column_ids, "mask_positions": column_masks}
+
+
+def pack_document(rows: list, masks: list, rng, max_tokens: int, short_seq_prob: float):
+    """One document's (wordpieces, mask positions) instances, sentences kept whole (a sentence
+    longer than `max_tokens` is cut), each instance's target length drawn from `rng`."""
+    def target() -> int:
+        return int(rng.integers(2, max_tokens + 1)) if rng.random() < short_seq_prob else max_tokens
+
+    current, positions, length = [], [], target()
+    for row, mask in zip(rows, masks):
+        if current and len(current) + len(row) > length:
+            yield current, positions
+            current, positions, length = [], [], target()
+        positions.extend(len(current) + p for p in mask if p < max_tokens)
+        current.extend(row[:max_tokens])
+    if current:
+        yield current, positions
 
 
 def pretraining_rows(dataset_dir: str, kind: str, max_tokens: int, max_predictions: int,
