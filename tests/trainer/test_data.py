@@ -81,3 +81,49 @@ def test_tapt_rows_pack_the_task_text_by_example_without_stored_masks(write_rows
     assert len(packed) == 20  # the two sentences of each example packed together
     assert all(len(r["input_ids"]) == 10 and len(r["mask_positions"]) == 0 for r in packed)
     assert 0 < len(held.take_all()) < 20
+
+
+def premasked_table(documents: int, sentences: int):
+    from engine.contract import PREMASKED, SCHEMAS
+
+    n = documents * sentences
+    return pa.table({"doc_id": np.repeat(np.arange(documents), sentences),
+                     "sentence_index": np.tile(np.arange(sentences), documents).astype(np.int32),
+                     "input_ids": [np.full(20, 100 + d, np.int32) for d in range(documents) for _ in range(sentences)],
+                     "scores": [np.zeros(20, np.float32)] * n,
+                     "mask_positions": [np.array([1, 3], np.int32)] * n}, schema=SCHEMAS[PREMASKED])
+
+
+def test_small_training_rows_are_computed_once_in_shard_order(write_rows, tmp_path):
+    from ray.data.dataset import MaterializedDataset
+
+    from engine.contract import PREMASKED
+    from trainer.data import pretraining_rows
+
+    out = str(tmp_path / "premasked")
+    write_rows(premasked_table(documents=60, sentences=3), out, PREMASKED, shards=6)
+    train, held = pretraining_rows(out, PREMASKED, max_tokens=40, max_predictions=40, short_seq_prob=0.0,
+                                   seed=0, stored_masks=True, holdout=0.2)
+    assert isinstance(train, MaterializedDataset) and isinstance(held, MaterializedDataset)
+    # Two 20-wordpiece sentences per 40-wordpiece instance: 2 instances per document (the
+    # first holding masks 1, 3, 21, 23), in the order of the shards (wordpiece = 100 + document).
+    rows = train.take_all()
+    assert train.count() == len(rows) == 2 * (60 - held.count() // 2)
+    assert rows[0]["mask_positions"].tolist() == [1, 3, 21, 23] and len(rows[1]["input_ids"]) == 20
+    documents = [int(r["input_ids"][0]) - 100 for r in rows]
+    assert documents == sorted(documents) and len(set(documents)) > 40
+
+
+def test_training_rows_too_large_for_their_share_of_the_object_store_stream(write_rows, tmp_path, monkeypatch):
+    from ray.data.dataset import MaterializedDataset
+
+    import trainer.data
+    from engine.contract import PREMASKED
+
+    out = str(tmp_path / "premasked")
+    write_rows(premasked_table(documents=20, sentences=3), out, PREMASKED, shards=2)
+    monkeypatch.setattr(trainer.data, "IN_MEMORY_SHARE", 0.0)
+    train, held = trainer.data.pretraining_rows(out, PREMASKED, max_tokens=40, max_predictions=40, short_seq_prob=0.0,
+                                                seed=0, stored_masks=True, holdout=0.2)
+    assert not isinstance(train, MaterializedDataset) and not isinstance(held, MaterializedDataset)
+    assert train.count() + held.count() == 2 * 20
