@@ -57,7 +57,7 @@ def ray_session(cfg: PipelineConfig):
     a local Ray for the duration of the command."""
     import ray
 
-    from trainer.run import LOCAL_RAY_ENV  # here: it imports Ray Train and torch
+    from trainer.run import local_runtime_env  # here: it imports Ray Train and torch
 
     if ray.is_initialized():
         yield
@@ -68,7 +68,7 @@ def ray_session(cfg: PipelineConfig):
     else:
         # "local": a new Ray for this command, never a stale cluster found in /tmp/ray.
         ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False,
-                 runtime_env={"env_vars": LOCAL_RAY_ENV})
+                 runtime_env=local_runtime_env())
     try:
         yield
     finally:

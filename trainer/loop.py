@@ -150,7 +150,8 @@ def train_loop_per_worker(config: dict) -> None:
                        train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss,
                        resumed_from_step=progress["resumed_from_step"])
         history.append({k: metrics[k] for k in ("epoch", "step", "train_loss", objective.metric)})
-        metrics["history"], metrics["curve"] = list(history), list(curve)
+        # The history and the loss curve travel in the checkpoint, not in the reported metrics,
+        # which Ray Train logs in full at every report.
         if rank == 0:
             log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
                 f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))

@@ -3,6 +3,7 @@ checkpoint into the store as a Hugging Face directory, marked complete last."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 
@@ -22,6 +23,20 @@ from trainer.params import TrainParams
 # fine-tune on 2 cores: fit() 18-19 s at 2 s, 12-14 s at 0.2 s). A local Ray started for a
 # command (jobs.common.ray_session) runs with this environment.
 LOCAL_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
+# A local Ray starts without its dashboard, so without the state API that Ray Train's placement-
+# group cleaner polls: it would log that it cannot reach it once a second of every training
+# job (353 lines in one `taskpt run` of the demo). It has nothing to clean up on one machine.
+PLACEMENT_GROUP_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+
+
+def quiet_placement_group_cleaner() -> None:
+    """Run in every worker process of a local Ray (runtime_env's worker_process_setup_hook)."""
+    logging.getLogger(PLACEMENT_GROUP_CLEANER_LOGGER).setLevel(logging.ERROR)
+
+
+def local_runtime_env(env_vars: dict | None = None) -> dict:
+    """The runtime environment of a local Ray started for one command (or a test)."""
+    return {"env_vars": {**LOCAL_RAY_ENV, **(env_vars or {})}, "worker_process_setup_hook": quiet_placement_group_cleaner}
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -72,6 +87,9 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     started = time.time()
     result = trainer.fit()
     seconds = time.time() - started
+    checkpoint = result.checkpoint  # the latest, of the last epoch's end: its progress has the history
+    with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/progress.json") as f:
+        progress = json.loads(f.read())
     best_dir = result.metrics.get("best_dir")
     if not best_dir or not fs.is_file(fs.join(best_dir, "metrics.json")):
         raise RuntimeError(f"{name}: training finished without a best model")
@@ -84,8 +102,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
             fs.write_bytes(fs.join(out_dir, file_name), fs.read_bytes(fs.join(model_path, file_name)))
     fs.delete_dir(fs.join(out_dir, "_ray_train"))
     metrics = json.loads(fs.read_bytes(fs.join(out_dir, "metrics.json")))  # the best epoch's
-    metrics["history"] = result.metrics["history"]  # every epoch's, from the latest report
-    metrics["curve"] = result.metrics.get("curve", [])  # the step/loss log lines
+    metrics["history"] = progress["history"]  # every epoch's
+    metrics["curve"] = progress["curve"]  # the step/loss log lines
     metrics["resumed_from_step"] = result.metrics.get("resumed_from_step")  # the last restart, if any
     fs.write_bytes(fs.join(out_dir, "metrics.json"), json.dumps(metrics, indent=2).encode())
     fs.write_bytes(fs.join(out_dir, "config.yaml"), config_yaml.encode())
