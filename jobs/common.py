@@ -57,7 +57,7 @@ def ray_session(cfg: PipelineConfig):
     a local Ray for the duration of the command."""
     import ray
 
-    from trainer.run import local_runtime_env  # here: it imports Ray Train and torch
+    from trainer.run import LOCAL_RAY_ENV  # here: it imports Ray Train and torch
 
     if ray.is_initialized():
         yield
@@ -66,9 +66,12 @@ def ray_session(cfg: PipelineConfig):
     if address:
         ray.init(address=address)
     else:
-        # "local": a new Ray for this command, never a stale cluster found in /tmp/ray.
-        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False,
-                 runtime_env=local_runtime_env())
+        # "local": a new Ray for this command, never a stale cluster found in /tmp/ray. With its
+        # dashboard (127.0.0.1:8265, or the next free port): the state API it serves is what Ray
+        # Train's placement-group cleaner polls once a second, warning each time it is missing
+        # (353 lines in one demo run without it); the same run takes as long with it.
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=True,
+                 runtime_env={"env_vars": LOCAL_RAY_ENV})
     try:
         yield
     finally:

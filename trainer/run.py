@@ -3,7 +3,6 @@ checkpoint into the store as a Hugging Face directory, marked complete last."""
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 
@@ -23,20 +22,6 @@ from trainer.params import TrainParams
 # fine-tune on 2 cores: fit() 18-19 s at 2 s, 12-14 s at 0.2 s). A local Ray started for a
 # command (jobs.common.ray_session) runs with this environment.
 LOCAL_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
-# A local Ray starts without its dashboard, so without the state API that Ray Train's placement-
-# group cleaner polls: it would log that it cannot reach it once a second of every training
-# job (353 lines in one `taskpt run` of the demo). It has nothing to clean up on one machine.
-PLACEMENT_GROUP_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
-
-
-def quiet_placement_group_cleaner() -> None:
-    """Run in every worker process of a local Ray (runtime_env's worker_process_setup_hook)."""
-    logging.getLogger(PLACEMENT_GROUP_CLEANER_LOGGER).setLevel(logging.ERROR)
-
-
-def local_runtime_env(env_vars: dict | None = None) -> dict:
-    """The runtime environment of a local Ray started for one command (or a test)."""
-    return {"env_vars": {**LOCAL_RAY_ENV, **(env_vars or {})}, "worker_process_setup_hook": quiet_placement_group_cleaner}
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 

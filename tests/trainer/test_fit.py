@@ -63,23 +63,3 @@ def test_dev_metrics_come_from_the_dev_data_not_from_training_batches(local_ray,
                                    np.array([r["label"] for r in train]), 32)
     assert on_train["accuracy"] > 0.8  # it learned the task...
     assert metrics["dev_accuracy"] < 0.2  # ...and the reported dev number is on the flipped dev labels
-
-
-def test_a_local_rays_workers_silence_the_placement_group_cleaner_by_its_logger_name():
-    # The cleaner polls a state API that a local Ray (no dashboard) lacks, and warns each second.
-    import logging
-
-    from ray.train.v2._internal.execution.controller import placement_group_cleaner
-
-    from trainer.run import PLACEMENT_GROUP_CLEANER_LOGGER, local_runtime_env
-
-    env = local_runtime_env({"EXTRA": "1"})
-    assert placement_group_cleaner.logger.name == PLACEMENT_GROUP_CLEANER_LOGGER
-    assert env["env_vars"]["EXTRA"] == "1" and env["env_vars"]["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "0.2"
-    logger = logging.getLogger(PLACEMENT_GROUP_CLEANER_LOGGER)
-    before = logger.level
-    try:
-        env["worker_process_setup_hook"]()
-        assert not logger.isEnabledFor(logging.WARNING) and logger.isEnabledFor(logging.ERROR)
-    finally:
-        logger.setLevel(before)
