@@ -8,11 +8,14 @@ PROJECT = pathlib.Path(__file__).resolve().parents[2]
 
 SESSION = """
 import types
+import ray
 from ray.util.state import list_actors
 from jobs.common import ray_session
 cfg = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=1))
 with ray_session(cfg):
-    list_actors()  # the state API: without it Ray Train's placement-group cleaner warns every second
+    # The state API: without it Ray Train's placement-group cleaner warns every second. (This
+    # cluster's address: the test session's own local Ray runs beside it.)
+    list_actors(address=ray.get_runtime_context().gcs_address)
 print("state API served")
 """
 
