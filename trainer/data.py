@@ -35,15 +35,19 @@ def holdout_split(ds, id_column: str, fraction: float, seed: int):
 
 
 def computed_once_if_small(datasets: tuple, dataset_dir: str) -> tuple:
-    """`datasets` (derived from the stored dataset at `dataset_dir`) materialized, in the order
-    of its shards, when its wordpieces fit IN_MEMORY_SHARE of the object store; else as given."""
+    """`datasets` (derived from the stored dataset at `dataset_dir`), read in the order of its
+    shards, and materialized when its wordpieces fit IN_MEMORY_SHARE of the object store.
+
+    Ordered whether or not they are materialized: unordered, Ray's Parquet reads interleave
+    pieces of shards, so a document's sentences can arrive split in two and pack differently
+    (a count found 20,117-20,120 instances over runs where training, ordered, read 20,117)."""
     import ray
 
+    for ds in datasets:
+        ds.context.execution_options.preserve_order = True
     tokens = read_manifest(dataset_dir).tokens
     if tokens * BYTES_PER_TOKEN > IN_MEMORY_SHARE * ray.cluster_resources().get("object_store_memory", 0):
         return datasets
-    for ds in datasets:
-        ds.context.execution_options.preserve_order = True  # a run's data order must not vary with timing
     return tuple(ds.materialize() for ds in datasets)
 
 
@@ -61,8 +65,8 @@ def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predict
 
     Each document is packed on its own, its random targets drawn from a stream seeded by
     (seed, document id): its instances do not depend on the batch it arrives in, on what came
-    before it, or on the order Ray reads shards in. So counting a dataset (unordered) finds the
-    rows that training (ordered) then reads, and two runs pack the same instances."""
+    before it, or on the order of shards, as long as its sentences arrive together (they do
+    when Ray reads in order: `computed_once_if_small`)."""
     ids = batch.column(id_column).to_numpy()
     rows = batch.column("input_ids").to_pylist()
     masks = batch.column("mask_positions").to_pylist() if "mask_positions" in batch.column_names else [[]] * len(rows)

@@ -121,9 +121,12 @@ def test_training_rows_too_large_for_their_share_of_the_object_store_stream(writ
     from engine.contract import PREMASKED
 
     out = str(tmp_path / "premasked")
-    write_rows(premasked_table(documents=20, sentences=3), out, PREMASKED, shards=2)
+    write_rows(premasked_table(documents=60, sentences=3), out, PREMASKED, shards=6)
     monkeypatch.setattr(trainer.data, "IN_MEMORY_SHARE", 0.0)
     train, held = trainer.data.pretraining_rows(out, PREMASKED, max_tokens=40, max_predictions=40, short_seq_prob=0.0,
                                                 seed=0, stored_masks=True, holdout=0.2)
     assert not isinstance(train, MaterializedDataset) and not isinstance(held, MaterializedDataset)
-    assert train.count() + held.count() == 2 * 20
+    assert train.count() + held.count() == 2 * 60
+    # Read in shard order all the same: unordered, pieces of shards interleave and can split a document.
+    documents = [int(r["input_ids"][0]) - 100 for r in train.take_all()]
+    assert documents == sorted(documents)
