@@ -5,7 +5,7 @@
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
-#                                           # tag-reviews tag-dialog scaling)
+#                                           # tag-reviews tag-dialog scaling; train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -24,9 +24,11 @@ else
 fi
 n() { echo $(( $1 / k > 100 ? $1 / k : 100 )); }
 # Each step has its own limit (seconds, first argument) so that one stuck step cannot take the
-# call's whole 10 minutes: the limits add up to 540 s, and summary.py reads whatever finished.
+# call's whole 10 minutes: the default steps' limits add up to 540 s, and summary.py reads
+# whatever finished.
+default_steps="score pretrain-base pretrain-minilm tag-reviews tag-dialog scaling"
 step() { local name=$1 limit=$2; shift 2
-  case " ${STEPS:-$name} " in *" $name "*) ;; *) return ;; esac
+  case " ${STEPS:-$default_steps} " in *" $name "*) ;; *) return ;; esac
   echo "== $*"
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
@@ -38,4 +40,6 @@ step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
 step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
+# Not by default: what one training job costs beyond its steps (two jobs, ~1 minute on a GPU).
+step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1
 "$PY" bench/summary.py "$OUT"

@@ -67,6 +67,17 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     assert out["speedup"] > 0
 
 
+def test_train_job_bench_times_both_variants_on_the_same_instances(bench, local_ray):
+    run("train_job", bench, "--documents", "150", "--shard-documents", "50", "--steps", "1", "--runs", "1")
+    out = result(bench, "train-job-tiny")
+    streamed, materialized = out["runs"]["streamed"][0], out["runs"]["materialized"][0]
+    assert streamed["instances"] == materialized["instances"] > 0  # the same rows, read once or three times
+    assert streamed["held_out"] == materialized["held_out"]
+    for job in (streamed, materialized):
+        assert 0 < job["rows_and_counts_s"] < job["job_s"] and job["fit_s"] > 0
+    assert out["speedup"] > 0
+
+
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
     run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--ceiling-budgets", "64")
     out = result(bench, "tag-tiny-dialog")

@@ -1,0 +1,118 @@
+"""A training job's fixed cost: one short `taskpt pretrain` job, its rows streamed from the
+store (read for the count, again for training, again for the dev pass) against its rows
+materialized once (`trainer.data` does that for rows that fit a tenth of the object store).
+
+    python bench/train_job.py --shape minilm --documents 20000 --steps 3 --runs 2   # 2-core CPU
+    python bench/train_job.py --shape base --documents 40000 --steps 20 --runs 2    # GPU machine
+
+The data: the demo's dialog turns, two per document, with 15% of each sentence's wordpieces
+as stored masks, written as a premasked dataset of `--shard-documents` documents per shard.
+Each job is what `taskpt pretrain` runs for a stored-mask arm: `trainer.data.pretraining_rows`,
+the two counts, then `trainer.run.fit` for `--steps` steps and one dev pass. The variants take
+turns, so drift over the run falls on both.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import types
+
+import numpy as np
+import pyarrow as pa
+
+import harness
+
+VARIANTS = ("streamed", "materialized")
+
+
+def premasked_dataset(data: str, tokenizer: str, documents: int, shard_documents: int, out: str) -> int:
+    """Dialog turns as a premasked contract dataset; returns its sentences."""
+    from engine.contract import PREMASKED, SCHEMAS, Manifest, write_manifest
+    from engine.text import SentenceTokenizer
+    from engine.writer import write_shard
+
+    texts = harness.demo_texts(data, "dialog")
+    texts = [texts[i % len(texts)] for i in range(2 * documents)]
+    rows = SentenceTokenizer(tokenizer, 126)({"doc_id": np.arange(len(texts)) // 2, "text": np.array(texts, object)})
+    rng = np.random.default_rng(0)
+    ids = rows.column("input_ids").to_pylist()
+    masks = [np.sort(rng.choice(len(r), max(1, int(0.15 * len(r))), replace=False)).astype(np.int32) for r in ids]
+    table = rows.append_column("scores", pa.array([np.zeros(len(r), np.float32) for r in ids], pa.list_(pa.float32())))
+    table = table.append_column("mask_positions", pa.array(masks, pa.list_(pa.int32())))
+    table = table.select(SCHEMAS[PREMASKED].names).cast(SCHEMAS[PREMASKED])
+    doc = table.column("doc_id").to_numpy()
+    shards = [write_shard(out, f"part{start:08d}", table.filter(pa.array((doc >= start) & (doc < start + shard_documents))))
+              for start in range(0, documents, shard_documents)]
+    write_manifest(out, Manifest(kind=PREMASKED, fingerprint="bench", model="bench", params={}, shards=shards,
+                                 rows=table.num_rows, tokens=sum(s.tokens for s in shards)))
+    return table.num_rows
+
+
+def job(dataset: str, model: str, steps: int, materialize: bool, out: str) -> dict:
+    """One pretraining job as `taskpt pretrain` runs it, timed in parts."""
+    import trainer.data
+    from engine.contract import PREMASKED
+    from engine.text import load_tokenizer
+    from jobs.common import special_ids
+    from trainer.objectives import MaskedLM
+    from trainer.params import TrainParams
+    from trainer.run import fit
+
+    share, trainer.data.IN_MEMORY_SHARE = trainer.data.IN_MEMORY_SHARE, trainer.data.IN_MEMORY_SHARE if materialize else 0.0
+    try:
+        start = time.perf_counter()
+        train, held = trainer.data.pretraining_rows(dataset, PREMASKED, max_tokens=126, max_predictions=20,
+                                                    short_seq_prob=0.1, seed=0, stored_masks=True, holdout=0.01)
+        rows, held_rows = train.count(), held.count()
+        counted = time.perf_counter()
+    finally:
+        trainer.data.IN_MEMORY_SHARE = share
+    tok = load_tokenizer(model)
+    objective = MaskedLM(masking="stored", vocab_size=len(tok), mask_id=tok.mask_token_id, special_ids=tok.all_special_ids,
+                         mask_prob=0.15, max_predictions=20, seed=0, max_seq=128, **special_ids(model))
+    params = TrainParams(epochs=1, max_steps=steps, lr=1e-5, log_every=max(1, steps))
+    fit(objective, params, model, train, held, out, name="bench-train-job", config_yaml="", info={}, rows=rows)
+    done = time.perf_counter()
+    return {"instances": rows, "held_out": held_rows, "rows_and_counts_s": counted - start, "fit_s": done - counted,
+            "job_s": done - start}
+
+
+def main(argv=None) -> int:
+    parser = harness.arguments(__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=20000, help="documents (two dialog turns each)")
+    parser.add_argument("--shard-documents", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per job")
+    parser.add_argument("--runs", type=int, default=2, help="jobs per variant")
+    args = parser.parse_args(argv)
+    from jobs.common import ray_session
+
+    work = args.work or tempfile.mkdtemp(prefix="bench-train-job-")
+    tokenizer = harness.tokenizer_dir(args.tokenizer)
+    model = harness.build_model(args.shape, "BertModel", tokenizer, os.path.join(work, "model"))
+    dataset = os.path.join(work, "premasked")
+    sentences = premasked_dataset(args.data, tokenizer, args.documents, args.shard_documents, dataset)
+    runs = {v: [] for v in VARIANTS}
+    local = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=None))
+    with ray_session(local):  # a command's local Ray, unless one is running (the test session's)
+        for run in range(args.runs):
+            for variant in VARIANTS:
+                runs[variant].append(job(dataset, model, args.steps, variant == "materialized",
+                                         os.path.join(work, f"model-{variant}-{run}")))
+    table = [{"variant": v, "instances": r[0]["instances"],
+              **{k: statistics.median(x[k] for x in r) for k in ("rows_and_counts_s", "fit_s", "job_s")}}
+             for v, r in runs.items()]
+    speedup = table[0]["job_s"] / table[1]["job_s"]
+    harness.print_table(f"a {args.steps}-step pretraining job, {args.shape}, {sentences:,} sentences in "
+                        f"{-(-args.documents // args.shard_documents)} shards, median of {args.runs}, {harness.card()} "
+                        f"(streamed / materialized job time: {speedup:.2f}x)", table)
+    harness.write_json(args.out, f"train-job-{args.shape}", {
+        "shape": args.shape, "sentences": sentences, "documents": args.documents, "steps": args.steps,
+        "runs": runs, "table": table, "speedup": speedup})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
