@@ -61,7 +61,8 @@ def job(dataset: str, model: str, steps: int, materialize: bool, out: str) -> di
     from trainer.params import TrainParams
     from trainer.run import fit
 
-    share, trainer.data.IN_MEMORY_SHARE = trainer.data.IN_MEMORY_SHARE, trainer.data.IN_MEMORY_SHARE if materialize else 0.0
+    saved = trainer.data.IN_MEMORY_SHARE
+    trainer.data.IN_MEMORY_SHARE = saved if materialize else 0.0  # 0: no rows fit, they stream
     try:
         start = time.perf_counter()
         train, held = trainer.data.pretraining_rows(dataset, PREMASKED, max_tokens=126, max_predictions=20,
@@ -69,7 +70,7 @@ def job(dataset: str, model: str, steps: int, materialize: bool, out: str) -> di
         rows, held_rows = train.count(), held.count()
         counted = time.perf_counter()
     finally:
-        trainer.data.IN_MEMORY_SHARE = share
+        trainer.data.IN_MEMORY_SHARE = saved
     tok = load_tokenizer(model)
     objective = MaskedLM(masking="stored", vocab_size=len(tok), mask_id=tok.mask_token_id, special_ids=tok.all_special_ids,
                          mask_prob=0.15, max_predictions=20, seed=0, max_seq=128, **special_ids(model))

@@ -47,7 +47,8 @@ def test_a_documents_instances_do_not_depend_on_its_batch_or_the_order_of_batche
     docs = np.repeat(np.arange(40), 8)
     rows = [rng.integers(5, 99, rng.integers(1, 30)).tolist() for _ in docs]
     masks = [[0]] * len(rows)
-    pack = dict(id_column="doc_id", max_tokens=48, max_predictions=40, short_seq_prob=0.5, seed=3, drop_unmasked=True)
+    pack = {"id_column": "doc_id", "max_tokens": 48, "max_predictions": 40, "short_seq_prob": 0.5, "seed": 3,
+            "drop_unmasked": True}
     whole = pack_documents(table(docs, rows, masks), **pack)["input_ids"]
     pieces = []
     for cut in reversed([(0, 56), (56, 200), (200, 320)]):  # document-aligned, last batch first
