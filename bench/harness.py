@@ -86,6 +86,24 @@ def demo_texts(data: str, source: str) -> list[str]:
     return read_texts(corpus, "statement") + read_texts(corpus, "reply")
 
 
+def masked_dialog_sentences(data: str, tokenizer_dir: str, turns: int, turns_per_document: int, max_tokens: int,
+                            seed: int):
+    """The demo's dialog turns (repeated up to `turns`) as sentence rows (doc_id, sentence_index,
+    input_ids) with stored masks: 15% of each sentence's wordpieces (at least one) at random."""
+    import pyarrow as pa
+
+    from engine.text import SentenceTokenizer
+
+    texts = demo_texts(data, "dialog")
+    texts = [texts[i % len(texts)] for i in range(turns)]
+    rows = SentenceTokenizer(tokenizer_dir, max_tokens)({"doc_id": np.arange(len(texts)) // turns_per_document,
+                                                          "text": np.array(texts, object)})
+    rng = np.random.default_rng(seed)
+    masks = [np.sort(rng.choice(len(r), max(1, int(0.15 * len(r))), replace=False)).astype(np.int32)
+             for r in rows.column("input_ids").to_pylist()]
+    return rows.append_column("mask_positions", pa.array(masks, pa.list_(pa.int32())))
+
+
 def device():
     import torch
 

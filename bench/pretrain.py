@@ -19,7 +19,6 @@ import sys
 import tempfile
 
 import numpy as np
-import pyarrow as pa
 import torch
 
 from trainer.objectives.masked_lm import MaskedLM
@@ -29,17 +28,11 @@ import harness
 
 def masked_instances(data: str, tokenizer_dir: str, count: int, max_seq: int, seed: int) -> dict[str, np.ndarray]:
     """Packed instances with stored masks (15% of each sentence's wordpieces, at random)."""
-    from engine.text import SentenceTokenizer
     from trainer.data import pack_documents
 
-    texts = harness.demo_texts(data, "dialog")
-    texts = [texts[i % len(texts)] for i in range(count * 40)]  # ~40 dialog turns fill one instance
-    rows = SentenceTokenizer(tokenizer_dir, max_seq - 2)({"doc_id": np.arange(len(texts)) // 200,
-                                                           "text": np.array(texts, object)})
-    rng = np.random.default_rng(seed)
-    masks = [np.sort(rng.choice(len(r), max(1, int(0.15 * len(r))), replace=False)).astype(np.int32)
-             for r in rows.column("input_ids").to_pylist()]
-    rows = rows.append_column("mask_positions", pa.array(masks, pa.list_(pa.int32())))
+    # ~40 dialog turns fill one instance
+    rows = harness.masked_dialog_sentences(data, tokenizer_dir, turns=count * 40, turns_per_document=200,
+                                           max_tokens=max_seq - 2, seed=seed)
     packed = pack_documents(rows, "doc_id", max_seq - 2, 40, 0.1, seed, drop_unmasked=True)
     return {k: v[:count] for k, v in packed.items()}
 

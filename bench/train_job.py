@@ -31,17 +31,12 @@ VARIANTS = ("streamed", "materialized")
 def premasked_dataset(data: str, tokenizer: str, documents: int, shard_documents: int, out: str) -> int:
     """Dialog turns as a premasked contract dataset; returns its sentences."""
     from engine.contract import PREMASKED, SCHEMAS, Manifest, write_manifest
-    from engine.text import SentenceTokenizer
     from engine.writer import write_shard
 
-    texts = harness.demo_texts(data, "dialog")
-    texts = [texts[i % len(texts)] for i in range(2 * documents)]
-    rows = SentenceTokenizer(tokenizer, 126)({"doc_id": np.arange(len(texts)) // 2, "text": np.array(texts, object)})
-    rng = np.random.default_rng(0)
-    ids = rows.column("input_ids").to_pylist()
-    masks = [np.sort(rng.choice(len(r), max(1, int(0.15 * len(r))), replace=False)).astype(np.int32) for r in ids]
-    table = rows.append_column("scores", pa.array([np.zeros(len(r), np.float32) for r in ids], pa.list_(pa.float32())))
-    table = table.append_column("mask_positions", pa.array(masks, pa.list_(pa.int32())))
+    rows = harness.masked_dialog_sentences(data, tokenizer, turns=2 * documents, turns_per_document=2,
+                                           max_tokens=126, seed=0)
+    zeros = [np.zeros(len(r), np.float32) for r in rows.column("input_ids").to_pylist()]
+    table = rows.append_column("scores", pa.array(zeros, pa.list_(pa.float32())))
     table = table.select(SCHEMAS[PREMASKED].names).cast(SCHEMAS[PREMASKED])
     doc = table.column("doc_id").to_numpy()
     shards = [write_shard(out, f"part{start:08d}", table.filter(pa.array((doc >= start) & (doc < start + shard_documents))))
@@ -52,30 +47,28 @@ def premasked_dataset(data: str, tokenizer: str, documents: int, shard_documents
 
 
 def job(dataset: str, model: str, steps: int, materialize: bool, out: str) -> dict:
-    """One pretraining job as `taskpt pretrain` runs it, timed in parts."""
+    """One pretraining job as `taskpt pretrain` runs it for a stored-mask arm (128-wordpiece
+    rows, at most 20 predictions each, `steps` steps), timed in parts."""
     import trainer.data
     from engine.contract import PREMASKED
-    from engine.text import load_tokenizer
-    from jobs.common import special_ids
-    from trainer.objectives import MaskedLM
-    from trainer.params import TrainParams
+    from jobs.config import PretrainConfig
+    from jobs.pretrain import masked_lm_objective
     from trainer.run import fit
 
+    p = PretrainConfig(max_seq=128, max_predictions=20, lr=1e-5, max_steps=steps, log_every=max(1, steps))
     saved = trainer.data.IN_MEMORY_SHARE
     trainer.data.IN_MEMORY_SHARE = saved if materialize else 0.0  # 0: no rows fit, they stream
     try:
         start = time.perf_counter()
-        train, held = trainer.data.pretraining_rows(dataset, PREMASKED, max_tokens=126, max_predictions=20,
-                                                    short_seq_prob=0.1, seed=0, stored_masks=True, holdout=0.01)
+        train, held = trainer.data.pretraining_rows(dataset, PREMASKED, max_tokens=p.max_seq - 2,
+                                                    max_predictions=p.max_predictions, short_seq_prob=p.short_seq_prob,
+                                                    seed=0, stored_masks=True, holdout=p.holdout)
         rows, held_rows = train.count(), held.count()
         counted = time.perf_counter()
     finally:
         trainer.data.IN_MEMORY_SHARE = saved
-    tok = load_tokenizer(model)
-    objective = MaskedLM(masking="stored", vocab_size=len(tok), mask_id=tok.mask_token_id, special_ids=tok.all_special_ids,
-                         mask_prob=0.15, max_predictions=20, seed=0, max_seq=128, **special_ids(model))
-    params = TrainParams(epochs=1, max_steps=steps, lr=1e-5, log_every=max(1, steps))
-    fit(objective, params, model, train, held, out, name="bench-train-job", config_yaml="", info={}, rows=rows)
+    fit(masked_lm_objective(model, p, stored=True), p, model, train, held, out, name="bench-train-job", config_yaml="",
+        info={}, rows=rows)
     done = time.perf_counter()
     return {"instances": rows, "held_out": held_rows, "rows_and_counts_s": counted - start, "fit_s": done - counted,
             "job_s": done - start}

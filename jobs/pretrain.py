@@ -41,16 +41,22 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
                          "train it longer or weigh class 1 more (tagger.epochs, tagger.class_weights)")
     if held.count() == 0:
         raise StageError(f"pretrain.holdout={p.holdout} holds out no document of {dataset}; raise it")
-    tok = load_tokenizer(cfg.model)
-    objective = MaskedLM(masking="stored" if stored else "dynamic", vocab_size=len(tok), mask_id=tok.mask_token_id,
-                         special_ids=tok.all_special_ids, mask_prob=p.mask_prob, max_predictions=p.max_predictions,
-                         seed=p.seed, max_seq=p.max_seq, **special_ids(cfg.model))
+    objective = masked_lm_objective(cfg.model, p, stored)
     say("pretrain", f"{arm}: masked-LM from {start} on {dataset} "
                     f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
     metrics = fit(objective, p, start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
                   info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset}, share=stage_share(cfg),
                   rows=rows)
     say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
+
+
+def masked_lm_objective(model_path: str, p, stored: bool) -> MaskedLM:
+    """The masked-LM objective of pretraining config `p` with `model_path`'s vocabulary:
+    the dataset's stored masks (`stored`) or dynamic ones."""
+    tok = load_tokenizer(model_path)
+    return MaskedLM(masking="stored" if stored else "dynamic", vocab_size=len(tok), mask_id=tok.mask_token_id,
+                    special_ids=tok.all_special_ids, mask_prob=p.mask_prob, max_predictions=p.max_predictions,
+                    seed=p.seed, max_seq=p.max_seq, **special_ids(model_path))
 
 
 def pretrain(cfg, plan) -> None:
