@@ -96,7 +96,7 @@ def masked_dialog_sentences(data: str, tokenizer_dir: str, turns: int, turns_per
 
     texts = demo_texts(data, "dialog")
     texts = [texts[i % len(texts)] for i in range(turns)]
-    rows = SentenceTokenizer(tokenizer_dir, max_tokens)({"doc_id": np.arange(len(texts)) // turns_per_document,
+    rows = SentenceTokenizer.for_model(tokenizer_dir, max_tokens)({"doc_id": np.arange(len(texts)) // turns_per_document,
                                                           "text": np.array(texts, object)})
     rng = np.random.default_rng(seed)
     masks = [np.sort(rng.choice(len(r), max(1, int(0.15 * len(r))), replace=False)).astype(np.int32)

@@ -47,15 +47,17 @@ def main(argv=None) -> int:
                      "shards": result["shards"], "seconds": result["seconds"],
                      "sentences/s": result["sentences_per_s"],
                      "us per sentence": 1e6 * result["seconds"] / result["sentences"],
-                     "peak PSS GiB": result["peak_pss_gib"]})
-        print(f"{size}: {result['seconds']:.1f} s, peak {result['peak_pss_gib']:.2f} GiB", flush=True)
+                     "peak PSS GiB": result["peak_pss_gib"], "at_peak_gib": result["at_peak_gib"]})
+        print(f"{size}: {result['seconds']:.1f} s, peak {result['peak_pss_gib']:.2f} GiB "
+              f"(by process at the peak: {result['at_peak_gib']})", flush=True)
         shutil.rmtree(run_dir, ignore_errors=True)
     # Linear fit seconds = a + b * sentences: b is the marginal cost, a the fixed start-up.
     n = np.array([r["sentences"] for r in runs], float)
     t = np.array([r["seconds"] for r in runs])
     slope, intercept = np.polyfit(n, t, 1) if len(runs) > 1 else (t[0] / n[0], 0.0)
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
-    harness.print_table(f"tagging cost by corpus size ({args.source}), {model}, {harness.card()}", runs)
+    harness.print_table(f"tagging cost by corpus size ({args.source}), {model}, {harness.card()}",
+                        [{k: v for k, v in r.items() if k != "at_peak_gib"} for r in runs])
     print(f"fit: seconds = {intercept:.1f} + {slope * 1e6:.1f} us x sentences; "
           f"peak memory {min(r['peak PSS GiB'] for r in runs):.2f}-{max(r['peak PSS GiB'] for r in runs):.2f} GiB")
     harness.write_json(args.out, f"scaling-{args.shape}", {"shape": args.shape, "source": args.source, "runs": runs,

@@ -97,7 +97,7 @@ def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 1
     from engine.text import SentenceTokenizer
 
     texts = harness.demo_texts(data, "reviews")
-    rows = SentenceTokenizer(tokenizer_dir, max_seq - 2)({"id": np.arange(len(texts)), "text": np.array(texts, object)})
+    rows = SentenceTokenizer.for_model(tokenizer_dir, max_seq - 2)({"id": np.arange(len(texts)), "text": np.array(texts, object)})
     ids = [np.asarray(r, dtype=np.int64) for r in rows.column("input_ids").to_pylist()]
     return [ids[i % len(ids)] for i in range(count)]
 

@@ -140,7 +140,7 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
     start = time.perf_counter()
     counts = check_corpus(files, ["text"], "csv", "utf8")
     shards = corpus_shards(files, counts, shard_documents)
-    tokenizer, tagger = SentenceTokenizer(tagger_dir, max_seq - 2), MaskTagger(tagger_dir)
+    tokenizer, tagger = SentenceTokenizer.for_model(tagger_dir, max_seq - 2), MaskTagger(tagger_dir)
     rows = 0
     for index, path in enumerate(files):
         mine = [s for s in shards if s.file_index == index]
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     # The ceiling's rate is measured on the first documents (tokenizing a million sentences in
     # one process would take minutes and change nothing in the rate).
     docs = docs[: max(1, int(len(docs) * min(1.0, args.ceiling_sentences / args.sentences)))]
-    rows = SentenceTokenizer(tagger_dir, args.max_seq - 2)({"doc_id": np.arange(len(docs)), "text": docs})
+    rows = SentenceTokenizer.for_model(tagger_dir, args.max_seq - 2)({"doc_id": np.arange(len(docs)), "text": docs})
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy())
     # A trained tagger keeps its own shape: results are named "trained" instead of a shape.
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,

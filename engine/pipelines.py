@@ -17,7 +17,7 @@ from engine.remask import random_equal_budget, rebudget
 from engine.scorer import ImportanceScorer
 from engine.shards import PerShard, nest, per_shard
 from engine.tagger import MaskTagger
-from engine.text import SentenceTokenizer
+from engine.text import SentenceTokenizer, worker_tokenizer
 from engine.writer import shard_file
 
 
@@ -67,7 +67,7 @@ def one_shard_per_block(ds) -> None:
 def _tokenize(ds, model_path: str, max_tokens: int, split: bool, pool: ActorPool):
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=SentenceTokenizer, step_kwargs=dict(
-            model_path=model_path, max_tokens=max_tokens, split=split)),
+            model_path=model_path, max_tokens=max_tokens, split=split, configured=worker_tokenizer(model_path))),
         compute=ActorPoolStrategy(min_size=pool.tokenizer_actors, max_size=pool.tokenizer_actors), batch_size=1,
         batch_format="pyarrow", num_cpus=pool.text_cpus)
 

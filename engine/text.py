@@ -1,10 +1,14 @@
 """Sentence splitting and wordpiece tokenization with the model's fast tokenizer."""
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import numpy as np
 import pyarrow as pa
+
+from engine.contract import fs
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
@@ -40,15 +44,47 @@ def load_tokenizer(model_path: str):
     return tokenizer
 
 
+def worker_tokenizer(model_path: str) -> str | None:
+    """What `SentenceTokenizer` needs besides the checkpoint to build the tokenizer Hugging Face
+    builds from it: None when that is tokenizer.json as it stands (the usual case), else the
+    configured tokenizer serialized (tokenizer_config.json can change it: do_lower_case=false
+    over a lowercasing tokenizer.json). Ray keeps constructor arguments over 100 KB (a BERT
+    tokenizer is ~0.5 MB) in the object store, where an actor cannot restart once they are
+    lost, so the serialized tokenizer travels only when it must."""
+    from tokenizers import Tokenizer
+
+    def content(serialized: str) -> dict:  # padding and truncation are set per step
+        return {k: v for k, v in json.loads(serialized).items() if k not in ("padding", "truncation")}
+
+    configured = load_tokenizer(model_path).backend_tokenizer.to_str()
+    on_file = Tokenizer.from_str(fs.read_bytes(fs.join(model_path, "tokenizer.json")).decode()).to_str()
+    return None if content(configured) == content(on_file) else configured
+
+
 class SentenceTokenizer:
     """Ray Data step: rows with a `text` column become one row per sentence with
     `sentence_index` and `input_ids` (wordpieces, no special tokens, at most `max_tokens`);
-    every other column is repeated. Sentences with no wordpiece are dropped."""
+    every other column is repeated. Sentences with no wordpiece are dropped.
 
-    def __init__(self, model_path: str, max_tokens: int, split: bool = True):
-        self.tokenizer = load_tokenizer(model_path)
-        self.max_tokens = max_tokens
+    The tokenizer is loaded with the `tokenizers` library alone, from the checkpoint's
+    tokenizer.json or `configured` (`worker_tokenizer`; `for_model` finds it): a text worker
+    never imports torch or transformers, so it starts in a fraction of a second instead of
+    ~2 s of CPU and holds less memory (docs/performance.md), and its wordpieces are Hugging
+    Face's (same backend, same truncation)."""
+
+    def __init__(self, model_path: str, max_tokens: int, split: bool = True, configured: str | None = None):
+        from tokenizers import Tokenizer
+
+        serialized = configured if configured is not None else \
+            fs.read_bytes(fs.join(os.fspath(model_path), "tokenizer.json")).decode()
+        self.tokenizer = Tokenizer.from_str(serialized)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_tokens)
         self.split = split
+
+    @classmethod
+    def for_model(cls, model_path: str, max_tokens: int, split: bool = True) -> SentenceTokenizer:
+        return cls(model_path, max_tokens, split, worker_tokenizer(os.fspath(model_path)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         texts = [str(t) for t in batch["text"]]
@@ -56,8 +92,7 @@ class SentenceTokenizer:
         owner = np.repeat(np.arange(len(texts)), [len(p) for p in pieces])
         index = np.concatenate([np.arange(len(p), dtype=np.int32) for p in pieces] + [np.zeros(0, np.int32)])
         flat = [s for p in pieces for s in p]
-        ids = self.tokenizer(flat, add_special_tokens=False, truncation=True,
-                             max_length=self.max_tokens)["input_ids"] if flat else []
+        ids = [e.ids for e in self.tokenizer.encode_batch(flat, add_special_tokens=False)] if flat else []
         keep = np.array([len(x) > 0 for x in ids], dtype=bool)
         out = {k: np.asarray(v)[owner][keep] for k, v in batch.items() if k != "text"}
         out["sentence_index"] = index[keep]

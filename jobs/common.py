@@ -145,7 +145,7 @@ def check_inputs(cfg: PipelineConfig, corpus: bool = True) -> TaskData:
 
 def tokenize_examples(table: pl.DataFrame, model_path: str, max_seq: int) -> dict[str, np.ndarray]:
     """Whole examples (no sentence split) as wordpieces; in-process, the labeled sets are small."""
-    tokenizer = SentenceTokenizer(model_path, max_tokens=max_seq - 2, split=False)
+    tokenizer = SentenceTokenizer.for_model(model_path, max_tokens=max_seq - 2, split=False)
     return numpy_batch(tokenizer({"example_id": table["example_id"].to_numpy(), "label": table["label"].to_numpy(),
                                   "text": table["text"].to_numpy()}))
 

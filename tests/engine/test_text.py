@@ -1,7 +1,13 @@
 """Sentence splitting and tokenization."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 
-from engine.text import SentenceTokenizer, split_sentences
+from engine.text import SentenceTokenizer, load_tokenizer, split_sentences, worker_tokenizer
 
 
 def test_splits_on_sentence_punctuation_followed_by_space():
@@ -24,7 +30,7 @@ def test_blank_text_has_no_sentence():
 
 
 def test_tokenizer_step_emits_one_row_per_sentence_and_repeats_other_columns(tiny_bert):
-    step = SentenceTokenizer(tiny_bert, max_tokens=4)
+    step = SentenceTokenizer.for_model(tiny_bert, max_tokens=4)
     out = step({"doc_id": np.array([10, 11, 12]), "text": np.array(["good movie. bad plot and bad acting!", "   ", "fun"], dtype=object)})
     assert out.column("doc_id").to_pylist() == [10, 10, 12]
     assert out.column("sentence_index").to_pylist() == [0, 1, 0]
@@ -33,12 +39,35 @@ def test_tokenizer_step_emits_one_row_per_sentence_and_repeats_other_columns(tin
 
 
 def test_tokenizer_step_without_splitting_keeps_whole_texts(tiny_bert):
-    out = SentenceTokenizer(tiny_bert, max_tokens=100, split=False)({"label": np.array([1]), "text": np.array(["good. bad."], dtype=object)})
+    out = SentenceTokenizer.for_model(tiny_bert, max_tokens=100, split=False)({"label": np.array([1]), "text": np.array(["good. bad."], dtype=object)})
     assert out.column("sentence_index").to_pylist() == [0] and len(out.column("input_ids")[0]) == 4
 
 
 def test_tokenizer_step_on_no_text_gives_an_empty_table_of_the_same_schema(tiny_bert):
-    step = SentenceTokenizer(tiny_bert, max_tokens=8)
+    step = SentenceTokenizer.for_model(tiny_bert, max_tokens=8)
     full = step({"doc_id": np.array([1]), "text": np.array(["fun"], dtype=object)})
     empty = step({"doc_id": np.zeros(0, np.int64), "text": np.array([], dtype=object)})
     assert empty.num_rows == 0 and empty.schema == full.schema
+
+
+def test_tokenizer_step_never_imports_torch_or_transformers(tiny_bert):
+    # A text worker that imported them would spend ~2 s of CPU starting and hold ~0.4 GiB more.
+    probe = ("import sys, numpy as np; from engine.text import SentenceTokenizer; "
+             f"out = SentenceTokenizer({tiny_bert!r}, max_tokens=8)({{'text': np.array(['good movie. fun'], dtype=object)}}); "
+             "assert out.num_rows == 2; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert result.stdout.strip() == "[]"
+
+
+def test_tokenizer_step_gives_hugging_faces_wordpieces_when_tokenizer_config_changes_them(tiny_bert, tmp_path):
+    assert worker_tokenizer(tiny_bert) is None  # tokenizer.json is the tokenizer: workers read the file
+    cased = shutil.copytree(tiny_bert, tmp_path / "cased")
+    config = json.loads((cased / "tokenizer_config.json").read_text())
+    (cased / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    text = "Good movie. Fun"
+    expected = load_tokenizer(str(cased))(["Good movie.", "Fun"], add_special_tokens=False)["input_ids"]
+    out = SentenceTokenizer.for_model(str(cased), max_tokens=8)({"text": np.array([text], dtype=object)})
+    assert out.column("input_ids").to_pylist() == expected
+    lowercased = SentenceTokenizer(str(cased), max_tokens=8)({"text": np.array([text], dtype=object)})
+    assert lowercased.column("input_ids").to_pylist() != expected  # tokenizer.json alone lowercases
