@@ -46,7 +46,7 @@ def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_f
 
 
 def forward_alone(model, batches, backends=None) -> None:
-    """The model's forward pass over (input_ids, mask) batches already on the device;
+    """The model's forward pass over batches of its inputs already on the device;
     `backends`: the attention kernels PyTorch may pick from (None: its default set)."""
     import contextlib
 
@@ -54,28 +54,30 @@ def forward_alone(model, batches, backends=None) -> None:
     from torch.nn.attention import sdpa_kernel
 
     with torch.inference_mode(), sdpa_kernel(backends) if backends else contextlib.nullcontext():
-        for ids, mask in batches:
-            model(input_ids=ids, attention_mask=mask)
+        for inputs in batches:
+            model(**inputs)
 
 
-def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None) -> dict:
-    """The tagger's forward passes alone, inputs already on the device."""
+def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, pack: bool = False) -> dict:
+    """The tagger's forward passes alone, inputs already on the device, grouped (or packed:
+    `pack`) as the engine does it but from all of `rows` at once."""
     from engine.tagger import MaskTagger
 
-    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
-    groups = [(ids, mask) for _, ids, mask, *_ in tagger.padded_groups(rows.column("input_ids"))]
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, pack=pack)
+    groups = [inputs for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
     forward_alone(tagger.model, groups[:2] + groups[-2:])  # warm-up: kernels for short and long rows, memory pooled
     harness.reset_peak_memory()
     _, seconds = harness.timed(forward_alone, tagger.model, groups)
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
-    padded = sum(ids.numel() for ids, _ in groups)
+    padded = sum(inputs["input_ids"].numel() for inputs in groups)
     return {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds,
             "tflops": harness.encoder_flops(tagger.model.config, lengths) / seconds / 1e12,
             "padding": 1 - lengths.sum() / padded, "peak_gib": harness.peak_memory_gib(),
             "max_batch_tokens": tagger.max_batch_tokens}
 
 
-def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None) -> dict:
+def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None,
+                  pack: bool = False) -> dict:
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
@@ -86,49 +88,51 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     (its `cold` then sees only cuDNN attention's per-shape plans for the first time). Then the
     same groups with rows added (one [CLS] each) up to the most rows a group of their width
     can hold: one shape per width, which a long run sees warm after its first shards
-    (`fixed_shapes`; the engine does neither yet)."""
+    (`fixed_shapes`; not with `pack`, whose passes have one shape per width already)."""
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
 
-    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens)
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, pack=pack)
     shard = rows.column("doc_id").to_numpy() // shard_documents
     bounds = np.flatnonzero(np.diff(shard)) + 1
     pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
-    batches = [(ids, mask) for piece in pieces
-               for _, ids, mask, *_ in tagger.padded_groups(piece.column("input_ids").combine_chunks())]
-    fixed = [fixed_shape(ids, mask, tagger) for ids, mask in batches]
+    batches = [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
 
     every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
-    for variant, runs, backends in (("no_cudnn_attention_", batches, every[1:]), ("", batches, every),
-                                    ("fixed_shapes_", fixed, every)):
-        result[f"{variant}padding"] = 1 - lengths.sum() / sum(ids.numel() for ids, _ in runs)
-        result[f"{variant}shapes"] = len({tuple(ids.shape) for ids, _ in runs})
+    variants = [("no_cudnn_attention_", batches, every[1:]), ("", batches, every)]
+    if not pack:
+        variants.append(("fixed_shapes_", [fixed_shape(inputs, tagger) for inputs in batches], every))
+    for variant, runs, backends in variants:
+        result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
+        result[f"{variant}shapes"] = len({tuple(inputs["input_ids"].shape) for inputs in runs})
         for name in ("cold", "warm"):
             _, seconds = harness.timed(forward_alone, tagger.model, runs, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
 
-def fixed_shape(ids, mask, tagger):
-    """(ids, mask) with rows added up to `max_batch_tokens // (width - pad_multiple + 1)`, the
+def fixed_shape(inputs, tagger):
+    """Padded-group inputs with rows added up to `max_batch_tokens // (width - pad_multiple + 1)`, the
     most rows a length-sorted group of this padded width can have: one shape per width."""
     import torch
 
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
     width = ids.shape[1]
     extra = tagger.max_batch_tokens // max(1, width - tagger.pad_multiple + 1) - ids.shape[0]
     if extra <= 0:
-        return ids, mask
+        return inputs
     pad = ids.new_full((extra, width), tagger.tokenizer.pad_token_id)
     pad[:, 0] = tagger.tokenizer.cls_token_id
     dummy = mask.new_full((extra, 1, 1, width), torch.finfo(mask.dtype).min)
     dummy[..., 0] = 0  # an added row attends to its [CLS] only
-    return torch.cat([ids, pad]), torch.cat([mask, dummy])
+    return {"input_ids": torch.cat([ids, pad]), "attention_mask": torch.cat([mask, dummy])}
 
 
-def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int) -> dict:
+def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int,
+                   pack: bool = False) -> dict:
     """The same classes in a plain loop: read, split and tokenize, tag, write, shard by shard."""
     from engine.contract import PREMASKED, SCHEMAS
     from engine.corpus import check_corpus, corpus_shards, read_shards
@@ -140,7 +144,7 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
     start = time.perf_counter()
     counts = check_corpus(files, ["text"], "csv", "utf8")
     shards = corpus_shards(files, counts, shard_documents)
-    tokenizer, tagger = SentenceTokenizer.for_model(tagger_dir, max_seq - 2), MaskTagger(tagger_dir)
+    tokenizer, tagger = SentenceTokenizer.for_model(tagger_dir, max_seq - 2), MaskTagger(tagger_dir, pack=pack)
     rows = 0
     for index, path in enumerate(files):
         mine = [s for s in shards if s.file_index == index]
@@ -157,7 +161,7 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
 
 def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: int, max_seq: int,
                 max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
-                concurrent_shards: int | None = None) -> tuple[dict, str]:
+                concurrent_shards: int | None = None, pack_sequences: bool = False) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock."""
     import shutil
 
@@ -178,7 +182,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "domain": {"corpus": os.path.join(os.path.dirname(files[0]), "*.csv"), "text_column": "text"},
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
-                          "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards}}
+                          "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
+                          "pack_sequences": pack_sequences}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -239,6 +244,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-actors", type=int, default=1)
     parser.add_argument("--concurrent-shards", type=int, default=None, help="compute.concurrent_shards (default: its default)")
+    parser.add_argument("--pack-sequences", action="store_true",
+                        help="compute.pack_sequences: the engine, its ceiling and the single process pack rows")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -264,17 +271,19 @@ def main(argv=None) -> int:
     # A trained tagger keeps its own shape: results are named "trained" instead of a shape.
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "ceiling_sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
-              "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens)}
+              "pack_sequences": args.pack_sequences, "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, args.pack_sequences)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
-    result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget) for budget in args.ceiling_budgets]
-    result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens)
+    result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, args.pack_sequences) for budget in args.ceiling_budgets]
+    result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens,
+                                            args.pack_sequences)
     if not args.skip_single:
         result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
-                                                  args.shard_documents, args.max_seq)
+                                                  args.shard_documents, args.max_seq, args.pack_sequences)
         print(f"single process: {result['single_process']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["engine"], engine_dir = engine_path(tagger_dir, files, work, args.shard_documents, args.max_seq,
                                                args.max_batch_tokens, args.tokenizer_actors,
-                                               concurrent_shards=args.concurrent_shards)
+                                               concurrent_shards=args.concurrent_shards,
+                                               pack_sequences=args.pack_sequences)
     if not args.skip_single:
         result["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, "single"))
 
@@ -291,6 +300,8 @@ def main(argv=None) -> int:
     shards = result["shard_ceiling"]
     for variant, what in (("no_cudnn_attention_", "as the engine groups, cuDNN attention off"),
                           ("", "as the engine groups"), ("fixed_shapes_", "rows added to one shape per width")):
+        if f"{variant}padding" not in shards:
+            continue
         for name in ("cold", "warm"):
             run = shards[f"{variant}{name}"]
             table.append({"run": f"forward alone, shard by shard, {what}, {name} ({shards[f'{variant}padding']:.0%} "
@@ -309,13 +320,14 @@ def main(argv=None) -> int:
                       "real TFLOP/s": None, "peak GiB": None})
         result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
+    model += ", sentences packed in rows" if args.pack_sequences else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    harness.write_json(args.out, f"tag-{result['shape']}-{args.source}", result)
+    harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{'-packed' if args.pack_sequences else ''}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 
 

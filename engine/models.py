@@ -41,6 +41,29 @@ def length_batches(lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     return groups
 
 
+def pack_rows(sizes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sequences of `sizes` tokens (each at most `width`) placed end to end in rows of `width`:
+    (row, first column) of each sequence, and the rows used. Longest first; each row is then
+    topped up with the shortest sequences that still fit, so few columns stay empty (review
+    sentences in rows of 256: ~5% of the tokens, against ~50% padding for a 5,700-sentence shard
+    in sorted groups of 65,536 tokens, each padded to its longest)."""
+    order = np.argsort(-sizes, kind="stable").tolist()
+    size = sizes.tolist()
+    row, start = np.zeros(len(order), np.int64), np.zeros(len(order), np.int64)
+    lo, hi, rows = 0, len(order) - 1, 0
+    while lo <= hi:
+        i = order[lo]
+        row[i], start[i], used = rows, 0, size[i]
+        lo += 1
+        while lo <= hi and used + size[order[hi]] <= width:
+            j = order[hi]
+            row[j], start[j] = rows, used
+            used += size[j]
+            hi -= 1
+        rows += 1
+    return row, start, rows
+
+
 def list_column(column) -> tuple[np.ndarray, np.ndarray]:
     """(offsets from 0, values) of a list<int> column as int64 arrays; a sliced column's
     offsets need not start at 0, these do."""
@@ -83,7 +106,7 @@ class ModelActor:
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None):
+                 cpu_threads: int | None = None, pack: bool = False):
         import torch
         import transformers
 
@@ -107,6 +130,10 @@ class ModelActor:
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 2048)
         # Padded widths rounded up to 8 on a GPU (tensor-core tiles); exact on CPU.
         self.pad_multiple = 8 if self.device.type == "cuda" else 1
+        # Sequences packed end to end in fixed-width rows (`groups`) instead of padded groups:
+        # a GPU's large passes span many lengths, so padded groups waste much of each pass there,
+        # and packed passes have few distinct shapes (compute.pack_sequences, docs/config.md).
+        self.pack = pack
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -140,6 +167,66 @@ class ModelActor:
                 ids_t, attention_t = ids_t.pin_memory(), attention_t.pin_memory()
             mask = additive_mask(attention_t.to(self.device, non_blocking=True), self.dtype)
             yield group, ids_t.to(self.device, non_blocking=True), mask, flat, row, within
+
+    def packed_groups(self, column: pa.Array):
+        """A list<int> column of wordpieces as `[CLS] row [SEP]` sequences packed end to end in
+        rows of one width (the longest sequence rounded up to a power of two, at least 64),
+        at most `max_batch_tokens` tokens per pass. Each sequence attends to itself only (a
+        block-diagonal additive mask, (R, 1, W, W)) and its positions restart at 0, so its
+        outputs are those of the sequence alone. Yields (row indexes, the model's inputs on
+        device, `gather`: (B, T) indexes into the pass's flattened (R * W) outputs that put
+        them back in padded form, wordpiece j of row b at [b, j + 1], and flat, row, within
+        as `padded_groups` gives them)."""
+        torch, tok = self.torch, self.tokenizer
+        offsets, values = list_column(column)
+        lengths = np.diff(offsets)
+        if len(lengths) == 0:
+            return
+        sizes = lengths + 2
+        width = max(64, 1 << int(sizes.max() - 1).bit_length())
+        row_of, start_of, n_rows = pack_rows(sizes, width)
+        per_pass = max(1, self.max_batch_tokens // width)
+        pinned = self.device.type == "cuda"
+        for first in range(0, n_rows, per_pass):
+            group = np.flatnonzero((row_of >= first) & (row_of < first + per_pass))
+            group = group[np.argsort(row_of[group] * width + start_of[group], kind="stable")]
+            n_pass = -(-(min(per_pass, n_rows - first)) // self.pad_multiple) * self.pad_multiple
+            row, start, length = row_of[group] - first, start_of[group], lengths[group]
+            flat, within = ragged_index(offsets, group)
+            seq = np.repeat(np.arange(len(group)), length)
+            ids = np.full((n_pass, width), tok.pad_token_id, dtype=np.int64)
+            positions = np.zeros((n_pass, width), dtype=np.int64)
+            segment = np.full((n_pass, width), -1, dtype=np.int64)  # which sequence holds each token
+            ids[row[seq], start[seq] + 1 + within] = values[flat]
+            ids[row, start], ids[row, start + length + 1] = tok.cls_token_id, tok.sep_token_id
+            span = ragged_index(np.concatenate([[0], np.cumsum(length + 2)]), np.arange(len(group)))[1]
+            owner = np.repeat(np.arange(len(group)), length + 2)
+            positions[row[owner], start[owner] + span] = span
+            segment[row[owner], start[owner] + span] = owner
+            longest = int(length.max()) + 2
+            gather = (row * width + start)[:, None] + np.minimum(np.arange(longest)[None, :], (length + 1)[:, None])
+            host = [torch.from_numpy(a) for a in (ids, positions, segment, gather)]
+            if pinned:  # page-locked host memory: the copies run asynchronously to the host
+                host = [t.pin_memory() for t in host]
+            ids_t, positions_t, segment_t, gather_t = (t.to(self.device, non_blocking=True) for t in host)
+            same = (segment_t[:, :, None] == segment_t[:, None, :]) & (segment_t[:, None, :] >= 0)  # (R, W, W)
+            mask = (1.0 - same[:, None].to(self.dtype)) * torch.finfo(self.dtype).min  # (R, 1, W, W)
+            inputs = {"input_ids": ids_t, "attention_mask": mask, "position_ids": positions_t}
+            yield group, inputs, gather_t, flat, seq, within
+
+    def groups(self, column: pa.Array):
+        """`packed_groups` or `padded_groups` as `pack` says, in one form: (row indexes, the
+        model's inputs on device, gather or None, flat, row, within)."""
+        if self.pack:
+            yield from self.packed_groups(column)
+            return
+        for group, ids, mask, flat, row, within in self.padded_groups(column):
+            yield group, {"input_ids": ids, "attention_mask": mask}, None, flat, row, within
+
+    @staticmethod
+    def unpacked(outputs, gather):
+        """Per-token outputs (R, W, ...) of a pass in padded form (B, T, ...), as `groups` says."""
+        return outputs if gather is None else outputs.flatten(0, 1)[gather]
 
     def logits(self, rows: list[np.ndarray]):
         """Float32 logits of `[CLS] row [SEP]` for every row, in input order, computed in

@@ -48,6 +48,9 @@ class ActorPool:
     # Reading files and writing shards reserve a quarter CPU per task: with the actors above a
     # 2-CPU machine still has room for one read and one write at a time.
     io_cpus: float = 0.25
+    # Tagging actors pack sentences end to end in rows of one width (engine.models.packed_groups)
+    # instead of padding length-sorted groups.
+    pack_sequences: bool = False
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
@@ -118,7 +121,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio), pool)
+    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences), pool)
 
 
 def _read_source_shards(batch: dict[str, np.ndarray]):

@@ -33,8 +33,8 @@ class MaskTagger(ModelActor):
     batch_format = "pyarrow"
 
     def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int | None = None,
-                 dtype: str = "auto", cpu_threads: int | None = None):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads)
+                 dtype: str = "auto", cpu_threads: int | None = None, pack: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
         self.mask_ratio = mask_ratio
 
     def process(self, batch) -> pa.Table:
@@ -48,8 +48,8 @@ class MaskTagger(ModelActor):
         counts = np.zeros(len(lengths), np.int64)
         chosen = []  # (group, mask positions of its rows, row after row)
         in_flight = None
-        for group, ids, mask, flat, row, within in self.padded_groups(column):
-            launched = (group, flat, row, within, *self._rank(ids, mask, lengths[group], budgets[group]))
+        for group, inputs, gather, flat, row, within in self.groups(column):
+            launched = (group, flat, row, within, *self._rank(inputs, gather, lengths[group], budgets[group]))
             if in_flight is not None:
                 chosen.append(self._collect(*in_flight, scores, counts))
             in_flight = launched
@@ -67,11 +67,11 @@ class MaskTagger(ModelActor):
             "mask_positions": pa.ListArray.from_arrays(pa.array(mask_offsets, pa.int32()), pa.array(masks)),
         }, schema=SCHEMAS[PREMASKED])
 
-    def _rank(self, ids, mask, lengths: np.ndarray, budgets: np.ndarray):
+    def _rank(self, inputs: dict, gather, lengths: np.ndarray, budgets: np.ndarray):
         """Queue the forward pass and the ranking on the device; nothing waits for it here.
         Returns scores (B, T) and, per row, the best k positions and their scores (B, k)."""
         torch = self.torch
-        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()  # (B, T, 2)
+        logits = self.unpacked(self.model(**inputs).logits.float(), gather)  # (B, T, 2)
         scores = logits[..., 1] - logits[..., 0]  # (B, T); wordpiece j at column j + 1
         column = torch.arange(scores.shape[1], device=scores.device)[None, :]
         last = torch.from_numpy(lengths).to(scores.device, non_blocking=True)[:, None]

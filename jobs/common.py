@@ -196,4 +196,4 @@ def actor_pool(cfg: PipelineConfig):
     concurrent = c.concurrent_shards or (2 if gpus else 1)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
-                     tokenizer_actors=tokenizers, concurrent_shards=concurrent)
+                     tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences)

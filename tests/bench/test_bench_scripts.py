@@ -94,6 +94,15 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
+def test_tag_bench_with_packed_rows_equals_the_single_process_loop_packing_too(bench, local_ray):
+    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--pack-sequences")
+    out = result(bench, "tag-tiny-dialog-packed")
+    assert out["pack_sequences"] is True and out["engine_equals_single_process"] is True
+    assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
+    shards = out["shard_ceiling"]  # packed passes: rows of one width, no rows added to fix shapes
+    assert 0 <= shards["padding"] < 1 and "fixed_shapes_padding" not in shards
+
+
 def test_scaling_bench_and_summary(bench, local_ray, capsys):
     run("scaling", bench, "--sizes", "200", "400", "--shard-documents", "100")
     out = result(bench, "scaling-tiny")

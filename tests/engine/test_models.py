@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertForTokenClassification
 
-from engine.models import additive_mask
+from engine.models import additive_mask, pack_rows
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import load_tokenizer
@@ -61,3 +61,15 @@ def test_scorer_forward_passes_get_4d_masks(tiny_classifier):
                   "input_ids": np.array(rows, dtype=object)})
     assert out.num_rows == 3
     assert len(shapes) > 1, "the full-sentence pass and the steps of the rule all went through the check"
+
+
+@pytest.mark.parametrize("width", [8, 64])
+def test_packed_rows_hold_every_sequence_once_without_overlap_within_the_width(width):
+    sizes = np.random.default_rng(0).integers(1, 9, size=200)
+    row, start, n_rows = pack_rows(sizes, width)
+    taken = np.zeros((n_rows, width), int)
+    for r, s, n in zip(row, start, sizes):
+        assert s + n <= width
+        taken[r, s:s + n] += 1
+    assert taken.max() == 1 and taken.sum() == sizes.sum()
+    assert n_rows == -(-sizes.sum() // width) or taken.sum() / taken.size > 0.9  # nearly full rows

@@ -69,3 +69,21 @@ def test_tagger_masks_equal_select_masks_on_its_own_scores_across_groups(tiny_ta
         assert row["mask_positions"] == select_masks(np.array(row["scores"], np.float32), 0.3).tolist()
     empty = MaskTagger(tiny_tagger)(rows.slice(0, 0))
     assert empty.num_rows == 0 and empty.column_names[-1] == "mask_positions"
+
+
+def test_packed_rows_give_the_scores_and_masks_of_padded_groups(tiny_tagger):
+    import pyarrow as pa
+
+    tokenizer = load_tokenizer(tiny_tagger)
+    texts = ["the movie was great fun and the acting was wonderful and i love it so much", "bad",
+             "i love it so much you know", "dull slow awful story", "what a film", "fun"] * 4
+    ids = pa.array([tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], pa.list_(pa.int32()))
+    rows = pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
+                     "sentence_index": pa.array([0] * len(texts), pa.int32()), "input_ids": ids}).slice(1)
+    padded = MaskTagger(tiny_tagger, mask_ratio=0.3)(rows).to_pylist()
+    # 64-wide rows, two rows per pass: several passes, several sentences in a row.
+    packed = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=128, pack=True)(rows).to_pylist()
+    assert [r["input_ids"] for r in packed] == [r["input_ids"] for r in padded]
+    for a, b in zip(packed, padded):
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+        assert a["mask_positions"] == b["mask_positions"]
