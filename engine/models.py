@@ -170,7 +170,7 @@ class ModelActor:
 
     def packed_groups(self, column: pa.Array):
         """A list<int> column of wordpieces as `[CLS] row [SEP]` sequences packed end to end in
-        rows of one width (the longest sequence rounded up to a power of two, at least 64),
+        rows of one width (the longest sequence rounded up to a power of two, at least 128),
         at most `max_batch_tokens` tokens per pass. Each sequence attends to itself only (a
         block-diagonal additive mask, (R, 1, W, W)) and its positions restart at 0, so its
         outputs are those of the sequence alone. Yields (row indexes, the model's inputs on
@@ -183,7 +183,7 @@ class ModelActor:
         if len(lengths) == 0:
             return
         sizes = lengths + 2
-        width = max(64, 1 << int(sizes.max() - 1).bit_length())
+        width = max(128, 1 << int(sizes.max() - 1).bit_length())  # 64 for review sentences left 23% empty, 128 8%
         row_of, start_of, n_rows = pack_rows(sizes, width)
         per_pass = max(1, self.max_batch_tokens // width)
         pinned = self.device.type == "cuda"

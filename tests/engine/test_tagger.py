@@ -81,8 +81,11 @@ def test_packed_rows_give_the_scores_and_masks_of_padded_groups(tiny_tagger):
     rows = pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
                      "sentence_index": pa.array([0] * len(texts), pa.int32()), "input_ids": ids}).slice(1)
     padded = MaskTagger(tiny_tagger, mask_ratio=0.3)(rows).to_pylist()
-    # 64-wide rows, two rows per pass: several passes, several sentences in a row.
-    packed = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=128, pack=True)(rows).to_pylist()
+    # 128-wide rows, one row per pass: several passes, several sentences in a row.
+    tagger = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=128, pack=True)
+    passes = [inputs["input_ids"].shape for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
+    assert len(passes) >= 2 and all(shape == (1, 128) for shape in passes)
+    packed = tagger(rows).to_pylist()
     assert [r["input_ids"] for r in packed] == [r["input_ids"] for r in padded]
     for a, b in zip(packed, padded):
         np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
