@@ -44,6 +44,11 @@ def load_tokenizer(model_path: str):
     return tokenizer
 
 
+def configured_tokenizer(model_path: str) -> str:
+    """The checkpoint's fast tokenizer as Hugging Face builds it, serialized."""
+    return load_tokenizer(model_path).backend_tokenizer.to_str()
+
+
 def worker_tokenizer(model_path: str) -> str | None:
     """What `SentenceTokenizer` needs besides the checkpoint to build the tokenizer Hugging Face
     builds from it: None when that is tokenizer.json as it stands (the usual case), else the
@@ -56,7 +61,7 @@ def worker_tokenizer(model_path: str) -> str | None:
     def content(serialized: str) -> dict:  # padding and truncation are set per step
         return {k: v for k, v in json.loads(serialized).items() if k not in ("padding", "truncation")}
 
-    configured = load_tokenizer(model_path).backend_tokenizer.to_str()
+    configured = configured_tokenizer(model_path)
     on_file = Tokenizer.from_str(fs.read_bytes(fs.join(model_path, "tokenizer.json")).decode()).to_str()
     return None if content(configured) == content(on_file) else configured
 
@@ -67,7 +72,8 @@ class SentenceTokenizer:
     every other column is repeated. Sentences with no wordpiece are dropped.
 
     The tokenizer is loaded with the `tokenizers` library alone, from the checkpoint's
-    tokenizer.json or `configured` (`worker_tokenizer`; `for_model` finds it): a text worker
+    tokenizer.json or `configured` (`worker_tokenizer` for Ray workers; `for_model`, in a
+    process that has transformers anyway, always passes it): a text worker
     never imports torch or transformers, so it starts in a fraction of a second instead of
     ~2 s of CPU and holds less memory (docs/performance.md), and its wordpieces are Hugging
     Face's (same backend, same truncation)."""
@@ -84,7 +90,7 @@ class SentenceTokenizer:
 
     @classmethod
     def for_model(cls, model_path: str, max_tokens: int, split: bool = True) -> SentenceTokenizer:
-        return cls(model_path, max_tokens, split, worker_tokenizer(os.fspath(model_path)))
+        return cls(model_path, max_tokens, split, configured_tokenizer(os.fspath(model_path)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         texts = [str(t) for t in batch["text"]]

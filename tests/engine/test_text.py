@@ -69,5 +69,7 @@ def test_tokenizer_step_gives_hugging_faces_wordpieces_when_tokenizer_config_cha
     expected = load_tokenizer(str(cased))(["Good movie.", "Fun"], add_special_tokens=False)["input_ids"]
     out = SentenceTokenizer.for_model(str(cased), max_tokens=8)({"text": np.array([text], dtype=object)})
     assert out.column("input_ids").to_pylist() == expected
+    worker = SentenceTokenizer(str(cased), max_tokens=8, configured=worker_tokenizer(str(cased)))  # as Ray builds it
+    assert worker({"text": np.array([text], dtype=object)}).column("input_ids").to_pylist() == expected
     lowercased = SentenceTokenizer(str(cased), max_tokens=8)({"text": np.array([text], dtype=object)})
     assert lowercased.column("input_ids").to_pylist() != expected  # tokenizer.json alone lowercases
