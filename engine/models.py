@@ -150,10 +150,9 @@ class ModelActor:
         the group: its index in the column's values, its row in the group, its position in its
         row); wordpiece j of a row sits at column j + 1 (after [CLS]). Built with array
         operations, no loop per row."""
-        torch, tok = self.torch, self.tokenizer
+        tok = self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
-        pinned = self.device.type == "cuda"
         for group in length_batches(lengths + 2, self.max_batch_tokens):
             flat, within = ragged_index(offsets, group)
             width = -(-(int(lengths[group].max()) + 2) // self.pad_multiple) * self.pad_multiple
@@ -163,11 +162,16 @@ class ModelActor:
             ids[:, 0] = tok.cls_token_id
             ids[np.arange(len(group)), lengths[group] + 1] = tok.sep_token_id
             attention = (np.arange(width)[None, :] < (lengths[group] + 2)[:, None]).astype(np.int64)
-            ids_t, attention_t = torch.from_numpy(ids), torch.from_numpy(attention)
-            if pinned:  # page-locked host memory: the copy runs asynchronously to the host
-                ids_t, attention_t = ids_t.pin_memory(), attention_t.pin_memory()
-            mask = additive_mask(attention_t.to(self.device, non_blocking=True), self.dtype)
-            yield group, ids_t.to(self.device, non_blocking=True), mask, flat, row, within
+            ids_t, attention_t = self.on_device(ids, attention)
+            yield group, ids_t, additive_mask(attention_t, self.dtype), flat, row, within
+
+    def on_device(self, *arrays: np.ndarray) -> list:
+        """Host arrays as tensors on the model's device. On a GPU they go through page-locked
+        host memory, so the copies run asynchronously to the host."""
+        tensors = [self.torch.from_numpy(a) for a in arrays]
+        if self.device.type == "cuda":
+            tensors = [t.pin_memory() for t in tensors]
+        return [t.to(self.device, non_blocking=True) for t in tensors]
 
     def packed_groups(self, column: pa.Array):
         """A list<int> column of wordpieces as `[CLS] row [SEP]` sequences packed end to end in
@@ -187,7 +191,6 @@ class ModelActor:
         width = max(128, 1 << int(sizes.max() - 1).bit_length())  # 64 for review sentences left 23% empty, 128 8%
         row_of, start_of, n_rows = pack_rows(sizes, width)
         per_pass = max(1, self.max_batch_tokens // width)
-        pinned = self.device.type == "cuda"
         for first in range(0, n_rows, per_pass):
             group = np.flatnonzero((row_of >= first) & (row_of < first + per_pass))
             group = group[np.argsort(row_of[group] * width + start_of[group], kind="stable")]
@@ -207,10 +210,7 @@ class ModelActor:
             segment[row[owner], start[owner] + span] = owner
             longest = int(length.max()) + 2
             gather = (row * width + start)[:, None] + np.minimum(np.arange(longest)[None, :], (length + 1)[:, None])
-            host = [torch.from_numpy(a) for a in (ids, positions, segment, gather)]
-            if pinned:  # page-locked host memory: the copies run asynchronously to the host
-                host = [t.pin_memory() for t in host]
-            ids_t, positions_t, segment_t, gather_t = (t.to(self.device, non_blocking=True) for t in host)
+            ids_t, positions_t, segment_t, gather_t = self.on_device(ids, positions, segment, gather)
             same = (segment_t[:, :, None] == segment_t[:, None, :]) & (segment_t[:, None, :] >= 0)  # (R, W, W)
             mask = (1.0 - same[:, None].to(self.dtype)) * torch.finfo(self.dtype).min  # (R, 1, W, W)
             inputs = {"input_ids": ids_t, "attention_mask": mask, "position_ids": positions_t}
