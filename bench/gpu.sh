@@ -5,8 +5,8 @@
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
-#                                           # tag-reviews tag-dialog scaling; tag-reviews-packed and
-#                                           # train-job only when named)
+#                                           # tag-reviews tag-dialog scaling; tag-reviews-packed,
+#                                           # tag-reviews-real-tokens and train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -41,9 +41,12 @@ step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
 step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
-# Not by default: the same tagging run with sentences packed in rows (compute.pack_sequences), to
-# compare with tag-reviews; and what one training job costs beyond its steps (two jobs, ~1 minute).
+# Not by default: the same tagging run with sentences packed in rows (compute.pack_sequences) or
+# on real tokens only (compute.real_tokens_only), to compare with tag-reviews; and what one
+# training job costs beyond its steps (two jobs, ~1 minute).
 step tag-reviews-packed 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --pack-sequences
+step tag-reviews-real-tokens 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
+  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --real-tokens-only
 step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1
 "$PY" bench/summary.py "$OUT"

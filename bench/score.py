@@ -22,7 +22,9 @@ default-dtype runs are timed twice, the first time their batch shapes are met (a
 score`, whose passes change shape at every step) and again; the first is also run with PyTorch's
 cuDNN attention backend off (whose per-shape plans are one suspect for what a new shape costs),
 and with each pass's rows rounded up to a multiple (`ImportanceScorer(row_multiple=...)`, copies
-of a row whose results are dropped) so that shapes recur.
+of a row whose results are dropped) so that shapes recur. The engine also runs with its padded
+passes on their real tokens only (`real_tokens_only`, engine/encoder.py), at fp32 (decisions
+against the published style's) and in the default dtype.
 """
 from __future__ import annotations
 
@@ -93,6 +95,23 @@ def count_passes(model):
         hook.remove()
 
 
+@contextlib.contextmanager
+def count_scorer_passes(scorer):
+    """Yields a list that grows by one at every forward pass of the engine's `scorer` (its
+    `classify`, which runs Hugging Face's model or the real-token encoder) inside the block."""
+    calls, classify = [], scorer.classify
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return classify(*args, **kwargs)
+
+    scorer.classify = counted
+    try:
+        yield calls
+    finally:
+        del scorer.classify  # the class's method again
+
+
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
     from engine.text import SentenceTokenizer
 
@@ -145,7 +164,7 @@ def main(argv=None) -> int:
         with sdpa_kernel(backends) if backends else contextlib.nullcontext():
             _, first = harness.timed(lambda: [scorer(b) for b in batches])
             harness.reset_peak_memory()
-            with count_passes(scorer.model) as passes:
+            with count_scorer_passes(scorer) as passes:
                 out, seconds = harness.timed(lambda: [scorer(b) for b in batches])
         decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
         return decisions, first, seconds, len(passes), harness.peak_memory_gib()
@@ -184,6 +203,11 @@ def main(argv=None) -> int:
     fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
     del fp32_scorer, reference
+    # The real-token encoder (compute.real_tokens_only) at fp32 on the same sentences: its
+    # decisions against the published style's.
+    fp32_real = engine_run(ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32",
+                                            real_tokens_only=True), nb)
+    differing_real = int(sum((a != b).sum() for a, b in zip(baseline, fp32_real[0])))
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default
     # budget, new batch shapes are met first with PyTorch's cuDNN attention backend off (every
@@ -206,6 +230,13 @@ def main(argv=None) -> int:
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast, off)
+            # The same one call with padded passes run on their real tokens only.
+            real_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, real_tokens_only=True)
+            real = engine_run(real_scorer, args.sentences)
+            extra_runs = [table_row(f"{per_pass}, real tokens only", real),
+                          table_row(f"{per_pass}, real tokens only", real, first=True), *extra_runs]
+            differing_variants["real tokens only"] = int(sum((a != b).sum() for a, b in zip(fast[0], real[0])))
+            del real_scorer
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
@@ -227,17 +258,22 @@ def main(argv=None) -> int:
          "real TFLOP/s": tflops(fast, fast_s), "of matmul peak": tflops(fast, fast_s) / peak, "peak GiB": fast_peak,
          "passes": passes}
         for how, fast, fast_s, fast_peak, passes in fast_runs
-    ]
+    ] + [
+        {"run": "engine ImportanceScorer, fp32, real tokens only", "sentences": nb, "sentences/s": nb / fp32_real[2],
+         "x baseline": baseline_s / fp32_real[2], "real TFLOP/s": tflops(fp32_real[0], fp32_real[2]),
+         "of matmul peak": tflops(fp32_real[0], fp32_real[2]) / peak, "peak GiB": fp32_real[4], "passes": fp32_real[3]},
+    ]  # summary.py reads the first three as published style, fp32, default dtype
     lengths = np.array([len(r) for r in rows])
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
-          f"{sum(len(d) for d in baseline)}; important wordpieces: {important:.1%}; decisions differing between "
+          f"{sum(len(d) for d in baseline)} ({differing_real} with real tokens only); important wordpieces: {important:.1%}; decisions differing between "
           f"one call and the variants ({dtype}: other passes, other rounding): {differing_variants}")
     harness.write_json(args.out, f"score-{args.shape}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
+        "differing_decisions_fp32_real_tokens_only": differing_real,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
     return 0 if differing == 0 else 1
 

@@ -45,8 +45,8 @@ def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_f
     return files, n_docs
 
 
-def forward_alone(model, batches, backends=None) -> None:
-    """The model's forward pass over batches of its inputs already on the device;
+def forward_alone(tagger, batches, backends=None) -> None:
+    """The tagger's forward pass (`ModelActor.forward`) over batches of its inputs already on the device;
     `backends`: the attention kernels PyTorch may pick from (None: its default set)."""
     import contextlib
 
@@ -55,19 +55,20 @@ def forward_alone(model, batches, backends=None) -> None:
 
     with torch.inference_mode(), sdpa_kernel(backends) if backends else contextlib.nullcontext():
         for inputs in batches:
-            model(**inputs)
+            tagger.forward(inputs)
 
 
-def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, pack: bool = False) -> dict:
+def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, options: dict) -> dict:
     """The tagger's forward passes alone, inputs already on the device, grouped (or packed:
-    `pack`) as the engine does it but from all of `rows` at once."""
+    `options`, MaskTagger's pack and real_tokens_only) as the engine does it but from all of
+    `rows` at once."""
     from engine.tagger import MaskTagger
 
-    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, pack=pack)
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
     groups = [inputs for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
-    forward_alone(tagger.model, groups[:2] + groups[-2:])  # warm-up: kernels for short and long rows, memory pooled
+    forward_alone(tagger, groups[:2] + groups[-2:])  # warm-up: kernels for short and long rows, memory pooled
     harness.reset_peak_memory()
-    _, seconds = harness.timed(forward_alone, tagger.model, groups)
+    _, seconds = harness.timed(forward_alone, tagger, groups)
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     padded = sum(inputs["input_ids"].numel() for inputs in groups)
     return {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds,
@@ -77,7 +78,7 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, pack:
 
 
 def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None,
-                  pack: bool = False) -> dict:
+                  options: dict) -> dict:
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
@@ -89,11 +90,12 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     same groups with rows added (one [CLS] each) up to the most rows a group of their width
     can hold: one shape per width, which a long run sees warm after its first shards
     (`fixed_shapes`; not with `pack`, whose passes have one shape per width already)."""
+    pack = options["pack"]
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
 
-    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, pack=pack)
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
     shard = rows.column("doc_id").to_numpy() // shard_documents
     bounds = np.flatnonzero(np.diff(shard)) + 1
     pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
@@ -109,7 +111,7 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
         result[f"{variant}shapes"] = len({tuple(inputs["input_ids"].shape) for inputs in runs})
         for name in ("cold", "warm"):
-            _, seconds = harness.timed(forward_alone, tagger.model, runs, backends)
+            _, seconds = harness.timed(forward_alone, tagger, runs, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
@@ -119,20 +121,21 @@ def fixed_shape(inputs, tagger):
     most rows a length-sorted group of this padded width can have: one shape per width."""
     import torch
 
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    ids, attention = inputs["input_ids"], inputs["attention"]
     width = ids.shape[1]
     extra = tagger.max_batch_tokens // max(1, width - tagger.pad_multiple + 1) - ids.shape[0]
     if extra <= 0:
         return inputs
     pad = ids.new_full((extra, width), tagger.tokenizer.pad_token_id)
     pad[:, 0] = tagger.tokenizer.cls_token_id
-    dummy = mask.new_full((extra, 1, 1, width), torch.finfo(mask.dtype).min)
-    dummy[..., 0] = 0  # an added row attends to its [CLS] only
-    return {"input_ids": torch.cat([ids, pad]), "attention_mask": torch.cat([mask, dummy])}
+    dummy = attention.new_zeros((extra, width))
+    dummy[:, 0] = True  # an added row is its [CLS] alone
+    return {"input_ids": torch.cat([ids, pad]), "attention": torch.cat([attention, dummy]),
+            "lengths": np.concatenate([inputs["lengths"], np.ones(extra, np.int64)])}
 
 
 def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int,
-                   pack: bool = False) -> dict:
+                   options: dict) -> dict:
     """The same classes in a plain loop: read, split and tokenize, tag, write, shard by shard."""
     from engine.contract import PREMASKED, SCHEMAS
     from engine.corpus import check_corpus, corpus_shards, read_shards
@@ -144,7 +147,7 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
     start = time.perf_counter()
     counts = check_corpus(files, ["text"], "csv", "utf8")
     shards = corpus_shards(files, counts, shard_documents)
-    tokenizer, tagger = SentenceTokenizer.for_model(tagger_dir, max_seq - 2), MaskTagger(tagger_dir, pack=pack)
+    tokenizer, tagger = SentenceTokenizer.for_model(tagger_dir, max_seq - 2), MaskTagger(tagger_dir, **options)
     rows = 0
     for index, path in enumerate(files):
         mine = [s for s in shards if s.file_index == index]
@@ -161,8 +164,10 @@ def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_docume
 
 def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: int, max_seq: int,
                 max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
-                concurrent_shards: int | None = None, pack_sequences: bool = False) -> tuple[dict, str]:
-    """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock."""
+                concurrent_shards: int | None = None, options: dict | None = None) -> tuple[dict, str]:
+    """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock. `options`:
+    MaskTagger's pack and real_tokens_only, as compute.pack_sequences and compute.real_tokens_only."""
+    options = options or {}
     import shutil
 
     import yaml
@@ -183,7 +188,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
-                          "pack_sequences": pack_sequences}}
+                          "pack_sequences": options.get("pack", False),
+                          "real_tokens_only": options.get("real_tokens_only", False)}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -246,12 +252,17 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrent-shards", type=int, default=None, help="compute.concurrent_shards (default: its default)")
     parser.add_argument("--pack-sequences", action="store_true",
                         help="compute.pack_sequences: the engine, its ceiling and the single process pack rows")
+    parser.add_argument("--real-tokens-only", action="store_true",
+                        help="compute.real_tokens_only: the engine, its ceilings and the single process run the "
+                             "real-token encoder")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
                         help="also measure the ceiling at these tokens per forward pass")
     args = parser.parse_args(argv)
     import tempfile
+
+    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
 
     work = args.work or tempfile.mkdtemp(prefix="bench-tag-")  # not under --out: that folder is sent back
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
@@ -271,19 +282,19 @@ def main(argv=None) -> int:
     # A trained tagger keeps its own shape: results are named "trained" instead of a shape.
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "ceiling_sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
-              "pack_sequences": args.pack_sequences, "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, args.pack_sequences)}
+              "pack_sequences": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
+              "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
-    result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, args.pack_sequences) for budget in args.ceiling_budgets]
-    result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens,
-                                            args.pack_sequences)
+    result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
+    result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens, options)
     if not args.skip_single:
         result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
-                                                  args.shard_documents, args.max_seq, args.pack_sequences)
+                                                  args.shard_documents, args.max_seq, options)
         print(f"single process: {result['single_process']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["engine"], engine_dir = engine_path(tagger_dir, files, work, args.shard_documents, args.max_seq,
                                                args.max_batch_tokens, args.tokenizer_actors,
                                                concurrent_shards=args.concurrent_shards,
-                                               pack_sequences=args.pack_sequences)
+                                               options=options)
     if not args.skip_single:
         result["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, "single"))
 
@@ -321,13 +332,15 @@ def main(argv=None) -> int:
         result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
     model += ", sentences packed in rows" if args.pack_sequences else ""
+    model += ", real tokens only" if args.real_tokens_only else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{'-packed' if args.pack_sequences else ''}", result)
+    variant = ("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
+    harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 
 

@@ -10,16 +10,18 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor, additive_mask
+from engine.models import ModelActor
 from engine.stopwords import stopword_mask
 
 
-def importance_decisions(model, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
+def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
                          delta: float, cls_id: int, sep_id: int, pad_id: int, device,
                          pad_multiple: int = 1, row_multiple: int = 1) -> list[np.ndarray]:
     """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
     sequences stay on `device` as one tensor and the decisions are taken there. The host never
-    waits for the device between steps (see `_PrefixWidth`). Returns one bool array per row.
+    waits for the device between steps (see `_PrefixWidth`; the real-token encoder does, to
+    learn the rows' lengths). `classify(input_ids, attention)`: `ModelActor.classify`. Returns
+    one bool array per row.
     `row_multiple`: each pass's rows rounded up to a multiple of it (copies of an active row,
     whose results are dropped), so that pass shapes recur; a new shape costs milliseconds on a
     GPU (docs/performance.md)."""
@@ -54,7 +56,7 @@ def importance_decisions(model, rows: list[np.ndarray], labels: np.ndarray, p_fu
         ids[:, 0] = cls_id
         ids[torch.arange(m, device=device), count + 1] = sep_id
         attention = torch.arange(width, device=device)[None, :] < (count + 2)[:, None]
-        probs = model(input_ids=ids, attention_mask=additive_mask(attention, model.dtype)).logits[:n].float().softmax(-1)
+        probs = classify(ids, attention)[:n].float().softmax(-1)
         p_aux = probs[torch.arange(n, device=device), target[:n]]
         decision = (p_full_t[:n] - p_aux) < delta
         important[:n, i] = decision
@@ -108,8 +110,8 @@ class ImportanceScorer(ModelActor):
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
                  max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
-                 row_multiple: int = 1):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads)
+                 row_multiple: int = 1, real_tokens_only: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, real_tokens_only=real_tokens_only)
         self.delta = delta
         self.row_multiple = row_multiple  # rows per pass rounded up to this (1: as many as there are)
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
@@ -128,7 +130,7 @@ class ImportanceScorer(ModelActor):
         for group in pass_groups(lengths, self.max_batch_tokens, self.pad_multiple, self.row_multiple):
             group = scored[group]
             decisions = importance_decisions(
-                self.model, [rows[i] for i in group], labels[group], p_full[group], self.delta,
+                self.classify, [rows[i] for i in group], labels[group], p_full[group], self.delta,
                 tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.pad_multiple, self.row_multiple)
             for i, d in zip(group, decisions):
                 important[i] = d

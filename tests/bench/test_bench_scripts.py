@@ -56,6 +56,10 @@ def test_score_bench_decisions_match_the_published_style(bench):
             "float32, 2048 tokens/pass, cuDNN attention off, first time (new shapes)"} <= set(runs)
     rounded = runs["float32, 2048 tokens/pass, rows per pass a multiple of 4"]
     assert rounded["passes"] == one_call["passes"]  # as many passes, each with up to 3 more rows
+    # The real-token encoder runs the same passes and takes the same decisions.
+    assert runs["float32, 2048 tokens/pass, real tokens only"]["passes"] == one_call["passes"]
+    assert out["differing_decisions_one_call_vs_variants"]["real tokens only"] == 0
+    assert out["differing_decisions_fp32_real_tokens_only"] == 0
 
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
@@ -94,13 +98,15 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
-def test_tag_bench_with_packed_rows_equals_the_single_process_loop_packing_too(bench, local_ray):
-    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--pack-sequences")
-    out = result(bench, "tag-tiny-dialog-packed")
-    assert out["pack_sequences"] is True and out["engine_equals_single_process"] is True
+@pytest.mark.parametrize(("flag", "key", "suffix"), [("--pack-sequences", "pack_sequences", "packed"),
+                                                     ("--real-tokens-only", "real_tokens_only", "real-tokens")])
+def test_tag_bench_variant_equals_the_single_process_loop_running_it_too(bench, local_ray, flag, key, suffix):
+    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", flag)
+    out = result(bench, f"tag-tiny-dialog-{suffix}")
+    assert out[key] is True and out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
-    shards = out["shard_ceiling"]  # packed passes: rows of one width, no rows added to fix shapes
-    assert 0 <= shards["padding"] < 1 and "fixed_shapes_padding" not in shards
+    shards = out["shard_ceiling"]  # packed passes are rows of one width: no rows added to fix shapes
+    assert 0 <= shards["padding"] < 1 and ("fixed_shapes_padding" in shards) == (key == "real_tokens_only")
 
 
 def test_scaling_bench_and_summary(bench, local_ray, capsys):

@@ -40,11 +40,14 @@ def reference_importance(model, tokenizer, ids: list[int], label: int, delta: fl
 # The tiny random model moves probabilities by about 1e-3; these thresholds cut through that
 # range (and avoid 0, where S is exactly 0 for a complete prefix).
 @pytest.mark.parametrize("delta", [0.0002, 0.001, 0.002])
-@pytest.mark.parametrize("row_multiple", [1, 4])  # 4: passes padded with copies of a row, dropped after
-def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta, row_multiple):
+@pytest.mark.parametrize(("row_multiple", "real_tokens_only"), [
+    (1, False), (4, False),  # 4: passes padded with copies of a row, dropped after
+    (1, True),  # padded passes run on their real tokens only (engine.encoder)
+])
+def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta, row_multiple, real_tokens_only):
     tokenizer = load_tokenizer(tiny_classifier)
     scorer = ImportanceScorer(tiny_classifier, delta=delta, filter_stopwords=False, max_batch_tokens=64,
-                              row_multiple=row_multiple)
+                              row_multiple=row_multiple, real_tokens_only=real_tokens_only)
     rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
     model = BertForSequenceClassification.from_pretrained(tiny_classifier).eval()
     full = [model(input_ids=torch.tensor([[tokenizer.cls_token_id, *r, tokenizer.sep_token_id]])).logits[0] for r in rows]
