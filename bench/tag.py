@@ -129,9 +129,11 @@ def fixed_shape(inputs, tagger):
     pad = ids.new_full((extra, width), tagger.tokenizer.pad_token_id)
     pad[:, 0] = tagger.tokenizer.cls_token_id
     dummy = attention.new_zeros((extra, width))
-    dummy[:, 0] = True  # an added row is its [CLS] alone
+    # An added row is two tokens long: with one-token rows, the real-token encoder's CUDA
+    # attention leaves flash attention for a slower kernel.
+    dummy[:, :2] = True
     return {"input_ids": torch.cat([ids, pad]), "attention": torch.cat([attention, dummy]),
-            "lengths": np.concatenate([inputs["lengths"], np.ones(extra, np.int64)])}
+            "lengths": np.concatenate([inputs["lengths"], np.full(extra, 2, np.int64)])}
 
 
 def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int,
