@@ -70,15 +70,16 @@ class RealTokenEncoder:
         from `attention` (a wait for the device)."""
         torch, model = self.torch, self.model
         batch, width = input_ids.shape
-        x = model.bert.embeddings(input_ids=input_ids)  # (B, T, H): positions 0..T-1, token type 0
-        if lengths is not None:
-            sizes = torch.from_numpy(np.stack([np.asarray(lengths, np.int64), np.full(batch, self.hidden)], 1))
-            x = torch._nested_from_padded(x, sizes)  # (B, ragged T_b, H), no wait for the device
-        else:
-            x = torch._nested_tensor_from_mask(x, attention, mask_check=False)
-        for layer in self.layers:
-            x = torch._transformer_encoder_layer_fwd(x, self.hidden, self.heads, *layer, None)
-        hidden = x.to_padded_tensor(0.0, (batch, width, self.hidden))  # (B, T, H), zeros at padding
-        if self.per_token:
-            return model.classifier(model.dropout(hidden))  # (B, T, C)
-        return model.classifier(model.dropout(model.bert.pooler(hidden)))  # (B, C), from [CLS]
+        with torch.inference_mode():  # the fused layer has no backward
+            x = model.bert.embeddings(input_ids=input_ids)  # (B, T, H): positions 0..T-1, token type 0
+            if lengths is not None:
+                sizes = torch.from_numpy(np.stack([np.asarray(lengths, np.int64), np.full(batch, self.hidden)], 1))
+                x = torch._nested_from_padded(x, sizes)  # (B, ragged T_b, H), no wait for the device
+            else:
+                x = torch._nested_tensor_from_mask(x, attention, mask_check=False)
+            for layer in self.layers:
+                x = torch._transformer_encoder_layer_fwd(x, self.hidden, self.heads, *layer, None)
+            hidden = x.to_padded_tensor(0.0, (batch, width, self.hidden))  # (B, T, H), zeros at padding
+            if self.per_token:
+                return model.classifier(model.dropout(hidden))  # (B, T, C)
+            return model.classifier(model.dropout(model.bert.pooler(hidden)))  # (B, C), from [CLS]
