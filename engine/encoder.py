@@ -70,7 +70,7 @@ class RealTokenEncoder:
         from `attention` (a wait for the device)."""
         torch, model = self.torch, self.model
         batch, width = input_ids.shape
-        with torch.inference_mode():  # the fused layer has no backward
+        with torch.inference_mode():  # inference only: no autograd graph, whoever calls it
             x = model.bert.embeddings(input_ids=input_ids)  # (B, T, H): positions 0..T-1, token type 0
             if lengths is not None:
                 sizes = torch.from_numpy(np.stack([np.asarray(lengths, np.int64), np.full(batch, self.hidden)], 1))

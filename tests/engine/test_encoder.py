@@ -35,7 +35,7 @@ def test_real_token_logits_equal_hugging_faces_on_the_padded_batch(tiny_bert, mo
     else:
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
         # The padding is not run: the same rows padded wider give the same logits (called
-        # outside inference mode too: the encoder enters it, the fused layer has no backward).
+        # outside inference mode too: the encoder enters it).
         wider, wider_attention = _padded_batch(model.config.vocab_size, lengths, width=20)
         wider[:, :12] = ids
         torch.testing.assert_close(RealTokenEncoder(model)(wider, wider_attention), got, atol=1e-5, rtol=1e-5)
