@@ -71,15 +71,27 @@ def test_tagger_masks_equal_select_masks_on_its_own_scores_across_groups(tiny_ta
     assert empty.num_rows == 0 and empty.column_names[-1] == "mask_positions"
 
 
-def test_real_tokens_only_gives_the_scores_and_masks_of_padded_groups(tiny_tagger):
+def _mixed_length_rows(model_dir):
+    """`premasked` input rows of sentences 1 to 16 wordpieces long, from a sliced table."""
     import pyarrow as pa
 
-    tokenizer = load_tokenizer(tiny_tagger)
+    tokenizer = load_tokenizer(model_dir)
     texts = ["the movie was great fun and the acting was wonderful and i love it so much", "bad",
              "i love it so much you know", "dull slow awful story", "what a film", "fun"] * 4
     ids = pa.array([tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], pa.list_(pa.int32()))
-    rows = pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
+    return pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
                      "sentence_index": pa.array([0] * len(texts), pa.int32()), "input_ids": ids}).slice(1)
+
+
+def _assert_same_tags(got: list[dict], expected: list[dict]) -> None:
+    assert [r["input_ids"] for r in got] == [r["input_ids"] for r in expected]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+        assert a["mask_positions"] == b["mask_positions"]
+
+
+def test_real_tokens_only_gives_the_scores_and_masks_of_padded_groups(tiny_tagger):
+    rows = _mixed_length_rows(tiny_tagger)
     # Groups of 64 tokens: several passes, each padded to its longest row.
     padded = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64)(rows).to_pylist()
     tagger = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64, real_tokens_only=True)
@@ -87,28 +99,14 @@ def test_real_tokens_only_gives_the_scores_and_masks_of_padded_groups(tiny_tagge
     tagger.model.forward = lambda *args, **kwargs: calls.append(1)  # Hugging Face's padded forward is not run
     real = tagger(rows).to_pylist()
     assert not calls
-    assert [r["input_ids"] for r in real] == [r["input_ids"] for r in padded]
-    for a, b in zip(real, padded):
-        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
-        assert a["mask_positions"] == b["mask_positions"]
+    _assert_same_tags(real, padded)
 
 
 def test_packed_rows_give_the_scores_and_masks_of_padded_groups(tiny_tagger):
-    import pyarrow as pa
-
-    tokenizer = load_tokenizer(tiny_tagger)
-    texts = ["the movie was great fun and the acting was wonderful and i love it so much", "bad",
-             "i love it so much you know", "dull slow awful story", "what a film", "fun"] * 4
-    ids = pa.array([tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], pa.list_(pa.int32()))
-    rows = pa.table({"doc_id": pa.array(range(len(texts)), pa.int64()),
-                     "sentence_index": pa.array([0] * len(texts), pa.int32()), "input_ids": ids}).slice(1)
+    rows = _mixed_length_rows(tiny_tagger)
     padded = MaskTagger(tiny_tagger, mask_ratio=0.3)(rows).to_pylist()
     # 128-wide rows, one row per pass: several passes, several sentences in a row.
     tagger = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=128, pack=True)
     passes = [inputs["input_ids"].shape for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
     assert len(passes) >= 2 and all(shape == (1, 128) for shape in passes)
-    packed = tagger(rows).to_pylist()
-    assert [r["input_ids"] for r in packed] == [r["input_ids"] for r in padded]
-    for a, b in zip(packed, padded):
-        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
-        assert a["mask_positions"] == b["mask_positions"]
+    _assert_same_tags(tagger(rows).to_pylist(), padded)
