@@ -19,8 +19,8 @@ from jobs.common import check_inputs, entry_point, say, tokenize_examples
 from jobs.evaluate import test_arm
 from jobs.finetune import finetune
 from jobs.graph import run_steps
-from jobs.plan import CONTINUES_FROM, digest, make_plan
-from jobs.pretrain import pretrain_arm
+from jobs.plan import digest, make_plan
+from jobs.pretrain import pretrain_steps
 from jobs.report import EXPERIMENT_JSON, write_report
 from jobs.score import score
 from jobs.tag import tag
@@ -63,10 +63,8 @@ def steps(cfg, plan, seeds, plans, test: dict) -> dict:
     if arms & CORPUS_ARMS:
         graph["train-tagger"] = (["score"], functools.partial(train_tagger, cfg, plan))
         graph["tag"] = (["train-tagger"], functools.partial(tag, cfg, plan))
-    for arm in plan.pretrained:  # the experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT
-        waits_for = ["score" if plan.sources(arm)[1] == IMPORTANCE else "tag"] + \
-            ([f"pretrain-{CONTINUES_FROM[arm]}"] if arm in CONTINUES_FROM else [])
-        graph[f"pretrain-{arm}"] = (waits_for, functools.partial(pretrain_arm, cfg, plan, arm))
+    # The experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT.
+    graph.update(pretrain_steps(cfg, plan, lambda arm: "score" if plan.sources(arm)[1] == IMPORTANCE else "tag"))
     for seed_cfg, seed_plan in zip(seeds, plans):
         for arm in cfg.experiment.arms:
             waits_for = [] if arm == "general" else [f"pretrain-{arm}"]

@@ -59,11 +59,20 @@ def masked_lm_objective(model_path: str, p, stored: bool) -> MaskedLM:
                     seed=p.seed, max_seq=p.max_seq, **special_ids(model_path))
 
 
+def pretrain_steps(cfg, plan, data_step=None) -> dict:
+    """`pretrain-ARM: (steps it waits for, fn)` for every arm of plan.pretrained, for `run_steps`:
+    DAPT+TAPT waits for the DAPT model. `data_step(arm)`: the step that writes the arm's
+    dataset, where it runs in the same graph (`taskpt experiment`)."""
+    return {f"pretrain-{arm}": (([data_step(arm)] if data_step else [])
+                                + ([f"pretrain-{CONTINUES_FROM[arm]}"] if arm in CONTINUES_FROM else []),
+                                functools.partial(pretrain_arm, cfg, plan, arm))
+            for arm in plan.pretrained}
+
+
 def pretrain(cfg, plan) -> None:
     """Every arm of pretrain.arms (and the DAPT model DAPT+TAPT continues from);
     `compute.concurrent_stages` of them side by side."""
-    run_steps({arm: ([CONTINUES_FROM[arm]] if arm in CONTINUES_FROM else [], functools.partial(pretrain_arm, cfg, plan, arm))
-               for arm in plan.pretrained}, cfg.compute.concurrent_stages)
+    run_steps(pretrain_steps(cfg, plan), cfg.compute.concurrent_stages)
 
 
 def main(argv: list[str] | None = None) -> int:
