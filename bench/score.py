@@ -268,7 +268,8 @@ def main(argv=None) -> int:
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
-          f"{sum(len(d) for d in baseline)} ({differing_real} with real tokens only); important wordpieces: {important:.1%}; decisions differing between "
+          f"{sum(len(d) for d in baseline)} ({differing_real} with real tokens only); "
+          f"important wordpieces: {important:.1%}; decisions differing between "
           f"one call and the variants ({dtype}: other passes, other rounding): {differing_variants}")
     harness.write_json(args.out, f"score-{args.shape}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
