@@ -130,8 +130,9 @@ def main(argv=None) -> int:
                         help="tokens per forward pass to try (default: the engine's default only)")
     parser.add_argument("--shard-sentences", type=int, nargs="*", default=[2048],
                         help="sentences per call in the shard runs, as taskpt score's shards feed the actor")
-    parser.add_argument("--row-multiple", type=int, default=128,
-                        help="rows per pass rounded up to this in one run (so pass shapes recur)")
+    parser.add_argument("--row-multiple", type=int, default=None,
+                        help="rows per pass rounded up to this in one run, so pass shapes recur (default: 128 on "
+                             "a GPU; 1 on CPU, where rows rounded up to 128 in 2,048-token passes take many minutes)")
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
@@ -144,6 +145,7 @@ def main(argv=None) -> int:
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
+    args.row_multiple = args.row_multiple or (128 if dev.type == "cuda" else 1)
     fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
     reference, tok = fp32_scorer.model, fp32_scorer.tokenizer  # the baseline runs the same fp32 weights
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
