@@ -45,7 +45,7 @@ class RealTokenEncoder:
             raise ValueError(f"the real-token encoder cannot run this model: {reason}")
         self.torch, self.model = torch, model
         self.hidden, self.heads = model.config.hidden_size, model.config.num_attention_heads
-        self.per_token = not hasattr(model.bert, "pooler") or model.bert.pooler is None
+        self.per_token = getattr(model.bert, "pooler", None) is None  # token classifiers have no pooler
         self.layers = []
         for layer in model.bert.encoder.layer:
             attention, projection = layer.attention.self, layer.attention.output
