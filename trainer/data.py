@@ -6,14 +6,21 @@ import pyarrow as pa
 
 from engine.contract import IMPORTANCE, PREMASKED, open_dataset, read_manifest
 
-# Training rows that fit in this share of the cluster's object store are computed once and kept
-# there (`Dataset.materialize`): the row count, every epoch and every dev pass then read them
-# instead of reading and packing the stored shards again (a 3-step MiniLM pretraining job on 2
-# cores: 28.4 s -> 22.7 s, bench/train_job.py). Larger ones stream and are read again each time.
+# Training rows are computed three ways, by the stored dataset's size in wordpieces:
+# - up to DRIVER_TOKENS (a task's labeled set, a demo corpus): read and packed on the driver,
+#   and handed to Ray as in-memory blocks. No Ray Data job runs, so none of its worker
+#   processes start (a tiny pretraining arm on 2 cores: 11.5 s before fit() -> 1.0 s).
+# - up to IN_MEMORY_SHARE of the cluster's object store: read and packed by Ray Data in
+#   parallel once, and kept there (`Dataset.materialize`): the row count, every epoch and every
+#   dev pass then read them instead of reading and packing the shards again (a 3-step MiniLM
+#   pretraining job on 2 cores: 28.4 s -> 22.7 s, bench/train_job.py).
+# - larger: streamed, read and packed again at every pass.
 # Blocks lost with a node are Ray Core's to rebuild from their lineage (object reconstruction;
 # not tested here: the node-loss training test trains on rows the driver holds).
+DRIVER_TOKENS = 4_000_000
 IN_MEMORY_SHARE = 0.1
 BYTES_PER_TOKEN = 16  # a generous bound on a row's size per wordpiece (ids, labels or masks, offsets)
+DRIVER_BLOCK_ROWS = 4096  # rows per block of driver-computed rows: several blocks for several workers
 
 
 def _bucket(ids: np.ndarray, seed: int) -> np.ndarray:
@@ -23,43 +30,57 @@ def _bucket(ids: np.ndarray, seed: int) -> np.ndarray:
     return (x % np.uint64(1 << 20)).astype(np.float64) / float(1 << 20)
 
 
-def holdout_split(ds, id_column: str, fraction: float, seed: int):
-    """(train, held-out) by id: rows sharing an id (sentences of one example or document) stay
-    together, and the split is the same on every run."""
-    def keep(batch: pa.Table, held: bool) -> pa.Table:
-        mask = _bucket(batch.column(id_column).to_numpy(), seed) < fraction
-        return batch.filter(pa.array(mask if held else ~mask))
-
-    train = ds.map_batches(keep, fn_kwargs={"held": False}, batch_format="pyarrow")
-    held = ds.map_batches(keep, fn_kwargs={"held": True}, batch_format="pyarrow")
-    return train, held
+def holdout_part(batch: pa.Table, id_column: str, fraction: float, seed: int, held: bool) -> pa.Table:
+    """The rows of `batch` in the held-out part (`held`) or the training part, by id: rows
+    sharing an id (sentences of one example or document) stay together, on every run."""
+    mask = _bucket(batch.column(id_column).to_numpy(), seed) < fraction
+    return batch.filter(pa.array(mask if held else ~mask))
 
 
-def computed_once_if_small(datasets: tuple, dataset_dir: str) -> tuple:
-    """`datasets` (derived from the stored dataset at `dataset_dir`), read in the order of its
-    shards, and materialized when its wordpieces fit IN_MEMORY_SHARE of the object store.
+def training_rows(dataset_dir: str, kind: str, columns: list[str], id_column: str, fraction: float, seed: int,
+                  transform=None, transform_args: dict | None = None) -> tuple:
+    """(train, held-out) Ray datasets of `columns` of the stored dataset at `dataset_dir`,
+    split by `id_column` (`holdout_part`), each part's batches passed through
+    `transform(batch, **transform_args)` (pyarrow Table -> Table) when given.
 
-    Ordered whether or not they are materialized: unordered, Ray's Parquet reads interleave
-    pieces of shards, so a document's sentences can arrive split in two and pack differently
-    (a count found 20,117-20,120 instances over runs where training, ordered, read 20,117)."""
+    Rows come in the order of the shards however they are computed: unordered, Ray's Parquet
+    reads interleave pieces of shards, so a document's sentences can arrive split in two and pack
+    differently (a count found 20,117-20,120 instances over runs where training, ordered, read 20,117)."""
     import ray
+    import ray.data
 
-    for ds in datasets:
-        ds.context.execution_options.preserve_order = True
+    from engine.contract import read_rows
+
+    split = dict(id_column=id_column, fraction=fraction, seed=seed)
     tokens = read_manifest(dataset_dir).tokens
+    if tokens <= DRIVER_TOKENS:
+        table = read_rows(dataset_dir, kind, columns)
+        parts = [holdout_part(table, **split, held=held) for held in (False, True)]
+        if transform is not None:
+            parts = [transform(part, **(transform_args or {})) for part in parts]
+        return tuple(ray.data.from_arrow([part.slice(i, DRIVER_BLOCK_ROWS)
+                                          for i in range(0, max(part.num_rows, 1), DRIVER_BLOCK_ROWS)])
+                     for part in parts)
+    ds = open_dataset(dataset_dir, kind).select_columns(columns)
+    datasets = [ds.map_batches(holdout_part, fn_kwargs={**split, "held": held}, batch_format="pyarrow")
+                for held in (False, True)]
+    if transform is not None:
+        datasets = [d.map_batches(transform, fn_kwargs=transform_args or {}, batch_format="pyarrow") for d in datasets]
+    for d in datasets:
+        d.context.execution_options.preserve_order = True
     if tokens * BYTES_PER_TOKEN > IN_MEMORY_SHARE * ray.cluster_resources().get("object_store_memory", 0):
-        return datasets
-    return tuple(ds.materialize() for ds in datasets)
+        return tuple(datasets)
+    return tuple(d.materialize() for d in datasets)
 
 
 def tagger_rows(importance_dir: str, val_fraction: float, seed: int):
     """(train, validation) of (input_ids, labels) from an `importance` dataset."""
-    ds = open_dataset(importance_dir, IMPORTANCE).select_columns(["example_id", "input_ids", "labels"])
-    return computed_once_if_small(holdout_split(ds, "example_id", val_fraction, seed), importance_dir)
+    return training_rows(importance_dir, IMPORTANCE, ["example_id", "input_ids", "labels"], "example_id",
+                         val_fraction, seed)
 
 
 def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predictions: int,
-                   short_seq_prob: float, seed: int, drop_unmasked: bool) -> dict[str, np.ndarray]:
+                   short_seq_prob: float, seed: int, drop_unmasked: bool) -> pa.Table:
     """Consecutive sentences of one document become instances of up to `max_tokens`
     wordpieces (a random shorter target with probability `short_seq_prob`, as in BERT), with
     their mask positions shifted and capped at `max_predictions`.
@@ -67,7 +88,7 @@ def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predict
     Each document is packed on its own, its random targets drawn from a stream seeded by
     (seed, document id): its instances do not depend on the batch it arrives in, on what came
     before it, or on the order of shards, as long as its sentences arrive together (they do
-    when Ray reads in order: `computed_once_if_small`)."""
+    when they are read in order: `training_rows`)."""
     ids = batch.column(id_column).to_numpy()
     rows = batch.column("input_ids").to_pylist()
     masks = batch.column("mask_positions").to_pylist() if "mask_positions" in batch.column_names else [[]] * len(rows)
@@ -78,11 +99,10 @@ def pack_documents(batch: pa.Table, id_column: str, max_tokens: int, max_predict
         rng = np.random.default_rng([seed, int(ids[begin])])
         for instance, positions in pack_document(rows[begin:end], masks[begin:end], rng, max_tokens, short_seq_prob):
             if positions or not drop_unmasked:
-                out_ids.append(np.asarray(instance, dtype=np.int32))
-                out_masks.append(np.asarray(positions[:max_predictions], dtype=np.int32))
-    column_ids, column_masks = np.empty(len(out_ids), object), np.empty(len(out_ids), object)
-    column_ids[:], column_masks[:] = out_ids, out_masks
-    return {"input_ids": column_ids, "mask_positions": column_masks}
+                out_ids.append(instance)
+                out_masks.append(positions[:max_predictions])
+    rows_type = pa.list_(pa.int32())
+    return pa.table({"input_ids": pa.array(out_ids, rows_type), "mask_positions": pa.array(out_masks, rows_type)})
 
 
 def pack_document(rows: list, masks: list, rng, max_tokens: int, short_seq_prob: float):
@@ -108,9 +128,6 @@ def pretraining_rows(dataset_dir: str, kind: str, max_tokens: int, max_predictio
     task's own text, for TAPT) dataset."""
     id_column = "doc_id" if kind == PREMASKED else "example_id"
     columns = [id_column, "input_ids"] + (["mask_positions"] if kind == PREMASKED else [])
-    ds = open_dataset(dataset_dir, kind).select_columns(columns)
     pack = dict(id_column=id_column, max_tokens=max_tokens, max_predictions=max_predictions,
                 short_seq_prob=short_seq_prob, seed=seed, drop_unmasked=stored_masks)
-    train, held = holdout_split(ds, id_column, holdout, seed)
-    return computed_once_if_small((train.map_batches(pack_documents, fn_kwargs=pack, batch_format="pyarrow"),
-                                   held.map_batches(pack_documents, fn_kwargs=pack, batch_format="pyarrow")), dataset_dir)
+    return training_rows(dataset_dir, kind, columns, id_column, holdout, seed, pack_documents, pack)

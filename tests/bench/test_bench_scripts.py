@@ -71,15 +71,18 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     assert out["speedup"] > 0
 
 
-def test_train_job_bench_times_both_variants_on_the_same_instances(bench, local_ray):
-    run("train_job", bench, "--documents", "150", "--shard-documents", "50", "--steps", "1", "--runs", "1")
+def test_train_job_bench_times_the_variants_on_the_same_instances(bench, local_ray):
+    # Two of the three variants (the streamed one is the slowest; trainer/test_data.py checks
+    # that all three give the same rows).
+    run("train_job", bench, "--documents", "150", "--shard-documents", "50", "--steps", "1", "--runs", "1",
+        "--variants", "materialized,on the driver")
     out = result(bench, "train-job-tiny")
-    streamed, materialized = out["runs"]["streamed"][0], out["runs"]["materialized"][0]
-    assert streamed["instances"] == materialized["instances"] > 0  # the same rows, read once or three times
-    assert streamed["held_out"] == materialized["held_out"]
-    for job in (streamed, materialized):
+    jobs = [out["runs"][v][0] for v in ("materialized", "on the driver")]
+    assert len({job["instances"] for job in jobs}) == 1 and jobs[0]["instances"] > 0  # the same rows each way
+    assert len({job["held_out"] for job in jobs}) == 1
+    for job in jobs:
         assert 0 < job["rows_and_counts_s"] < job["job_s"] and job["fit_s"] > 0
-    assert out["speedup"] > 0
+    assert list(out["speedup"]) == ["on the driver"] and out["speedup"]["on the driver"] > 0
 
 
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
