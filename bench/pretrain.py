@@ -33,8 +33,9 @@ def masked_instances(data: str, tokenizer_dir: str, count: int, max_seq: int, se
     # ~40 dialog turns fill one instance
     rows = harness.masked_dialog_sentences(data, tokenizer_dir, turns=count * 40, turns_per_document=200,
                                            max_tokens=max_seq - 2, seed=seed)
-    packed = pack_documents(rows, "doc_id", max_seq - 2, 40, 0.1, seed, drop_unmasked=True)
-    return {k: v[:count] for k, v in packed.items()}
+    packed = pack_documents(rows, "doc_id", max_seq - 2, 40, 0.1, seed, drop_unmasked=True).slice(0, count)
+    # As Ray hands them to a collate function: an object array of int32 arrays per column.
+    return {k: packed.column(k).to_numpy() for k in packed.column_names}
 
 
 class LibraryDefault(MaskedLM):
