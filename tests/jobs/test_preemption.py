@@ -12,22 +12,20 @@ from engine.contract import read_manifest
 from jobs.config import load_config
 from jobs.plan import make_plan
 from jobs.store import main as store_main
-from jobs.tag import main as tag_main
 
-SHARDS = 16
 NODE_LOSS = pathlib.Path(__file__).resolve().parents[1] / "node_loss.py"
 
 
 @pytest.mark.slow
 def test_tagging_survives_losing_a_worker_node_and_equals_a_run_without_the_fault(
-        local_ray, tmp_path_factory, tagging_project_maker, capsys):
-    root = tmp_path_factory.mktemp("preemption")
-    config = tagging_project_maker(root, documents=2 * SHARDS, shard_documents=2, stores=("store", "reference"))
-    reference = make_plan(load_config(config, [f"store={root / 'reference'}"]))
-    assert tag_main([config, f"store={root / 'reference'}"]) == 0
+        local_ray, tmp_path_factory, tagged_reference, tagging_project_maker, capsys):
+    root, _, reference, shards = tagged_reference
+    here = tmp_path_factory.mktemp("preemption")
+    config = tagging_project_maker(root, documents=2 * shards, shard_documents=2, stores=("store-preemption",),
+                                   config_dir=here)
     plan = make_plan(load_config(config))
 
-    result_file = root / "result.json"
+    result_file = here / "result.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, str(NODE_LOSS), "tag", config, plan.tagged, str(result_file)], env=env, check=True,
@@ -35,7 +33,7 @@ def test_tagging_survives_losing_a_worker_node_and_equals_a_run_without_the_faul
     result = json.loads(result_file.read_text())
     assert result["exit_code"] == 0, result
     # The node went while the stage was writing, and it had actors on it.
-    assert not result["complete_before_removal"] and result["shards_before_removal"] < SHARDS, result
+    assert not result["complete_before_removal"] and result["shards_before_removal"] < shards, result
     assert result["actors_on_removed_node"] >= 1 and result["nodes_alive_after"] == 2, result  # head + survivor
 
     out = pathlib.Path(plan.tagged)

@@ -35,31 +35,29 @@ def classify(tiny_bert):
                                        pad_id=tok.pad_token_id)
 
 
-PARAMS = TrainParams(epochs=6, batch_size=16, lr=5e-3, warmup_ratio=0.0, log_every=100, seed=0)
+PARAMS = TrainParams(epochs=2, batch_size=16, lr=5e-3, warmup_ratio=0.0, log_every=100, seed=0)
 
 
-def test_loss_goes_down_and_the_saved_model_scores_what_the_loop_reported(local_ray, tiny_bert, classify, tmp_path):
+def test_loss_goes_down_dev_metrics_come_from_dev_data_and_the_saved_model_scores_what_the_loop_reported(
+        local_ray, tiny_bert, classify, tmp_path):
+    """One run (each costs Ray Train's start): the dev labels are the task's labels flipped, so
+    a model that learned the task scores near 0 on them, and it is that number the loop reports
+    for the epoch it kept, not one from training batches."""
     tok, objective = classify
-    train, dev = synthetic_rows(tok, 96, 0), synthetic_rows(tok, 32, 1)
-    metrics = fit(objective, PARAMS, tiny_bert, ray.data.from_items(train), ray.data.from_items(dev),
+    train, flipped_dev = synthetic_rows(tok, 384, 0), synthetic_rows(tok, 32, 1, flip=True)
+    metrics = fit(objective, PARAMS, tiny_bert, ray.data.from_items(train), ray.data.from_items(flipped_dev),
                   str(tmp_path / "model"), "test-fit", "", {"test": True})
     losses = [epoch["train_loss"] for epoch in metrics["history"]]
     assert len(losses) == PARAMS.epochs
     assert losses[-1] < 0.5 * losses[0] and losses[-1] < 0.5 * metrics["first_step_loss"]
-    assert metrics["dev_accuracy"] > 0.9
-    again = evaluate_classifier(str(tmp_path / "model"), [r["input_ids"] for r in dev], np.array([r["label"] for r in dev]), 32)
-    assert again["accuracy"] == pytest.approx(metrics["dev_accuracy"])
-    assert (tmp_path / "model" / "model.json").exists() and (tmp_path / "model" / "tokenizer.json").exists()
-    assert not (tmp_path / "model" / "_ray_train").exists()
 
-
-def test_dev_metrics_come_from_the_dev_data_not_from_training_batches(local_ray, tiny_bert, classify, tmp_path):
-    tok, objective = classify
-    train, flipped_dev = synthetic_rows(tok, 768, 0), synthetic_rows(tok, 32, 1, flip=True)
-    one_epoch = TrainParams(epochs=1, batch_size=16, lr=5e-3, warmup_ratio=0.0, log_every=100, seed=0)
-    metrics = fit(objective, one_epoch, tiny_bert, ray.data.from_items(train), ray.data.from_items(flipped_dev),
-                  str(tmp_path / "model"), "test-fit-flipped", "", {})
-    on_train = evaluate_classifier(str(tmp_path / "model"), [r["input_ids"] for r in train],
-                                   np.array([r["label"] for r in train]), 32)
+    model = str(tmp_path / "model")
+    on_train = evaluate_classifier(model, [r["input_ids"] for r in train], np.array([r["label"] for r in train]), 32)
     assert on_train["accuracy"] > 0.8  # it learned the task...
     assert metrics["dev_accuracy"] < 0.2  # ...and the reported dev number is on the flipped dev labels
+    again = evaluate_classifier(model, [r["input_ids"] for r in flipped_dev],
+                                np.array([r["label"] for r in flipped_dev]), 32)
+    assert again["accuracy"] == pytest.approx(metrics["dev_accuracy"])
+    assert metrics["dev_accuracy"] == max(h["dev_accuracy"] for h in metrics["history"])  # the kept epoch
+    assert (tmp_path / "model" / "model.json").exists() and (tmp_path / "model" / "tokenizer.json").exists()
+    assert not (tmp_path / "model" / "_ray_train").exists()

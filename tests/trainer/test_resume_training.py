@@ -1,15 +1,13 @@
-"""A training worker lost mid-epoch (its process killed, as on a preempted node): Ray Train
-restarts it from the latest checkpoint, the interrupted epoch is replayed in the same order with
-the batches already trained on skipped, and the run ends as a run without the fault."""
+"""A training worker lost mid-epoch with its node (a preempted spot node): Ray Train restarts it
+from the latest checkpoint on a surviving node, the interrupted epoch is replayed in the same
+order with the batches already trained on skipped, and the run ends as a run without the fault.
+(A worker process killed alone takes the same path, a subset of this one.)"""
 import dataclasses
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 import ray.data
@@ -18,28 +16,12 @@ from transformers import AutoTokenizer
 
 from trainer.objectives import SequenceClassification
 from trainer.params import TrainParams
-from trainer.run import fit
+from trainer.run import LOCAL_RAY_ENV, fit
 
 PARAMS = TrainParams(epochs=2, batch_size=8, group_by_length=2, lr=5e-3, warmup_ratio=0.1, log_every=1000, seed=0,
                      checkpoint_every=4, max_failures=2)
 STEPS = 2 * (96 // 8)
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def kill_training_worker_after_first_checkpoint(storage: pathlib.Path, done: threading.Event, killed: list) -> None:
-    deadline = time.monotonic() + 300
-    # Ray Train writes its checkpoint snapshot once a reported checkpoint is registered.
-    while (not any(storage.glob("*/checkpoint_manager_snapshot.json")) and time.monotonic() < deadline
-           and not done.is_set()):
-        time.sleep(0.02)
-    for pid in filter(str.isdigit, os.listdir("/proc")):  # Linux: the worker is a process titled ray::RayTrainWorker...
-        try:
-            title = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "RayTrainWorker" in title:
-            os.kill(int(pid), signal.SIGKILL)
-            killed.append(int(pid))
 
 
 @pytest.fixture(scope="module")
@@ -76,26 +58,12 @@ def assert_same_run(resumed: dict, reference: dict) -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_worker_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupted_run(
-        local_ray, run_spec, reference, tmp_path):
-    done, killed = threading.Event(), []
-    killer = threading.Thread(target=kill_training_worker_after_first_checkpoint,
-                              args=(tmp_path / "resumed" / "_ray_train", done, killed))
-    killer.start()
-    resumed = run(run_spec, tmp_path / "resumed")
-    done.set()
-    killer.join()
-
-    assert killed, "no training worker was found to kill"
-    assert_same_run(resumed, reference)
-    assert (tmp_path / "resumed" / "model.json").exists() and not (tmp_path / "resumed" / "_best").exists()
-
-
-@pytest.mark.slow
 def test_training_survives_losing_its_worker_node_and_ends_as_an_uninterrupted_run(run_spec, reference, tmp_path):
     spec_file, result_file = tmp_path / "spec.json", tmp_path / "result.json"
     spec_file.write_text(json.dumps(run_spec))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]))
+    # The cluster's processes get the environment a command's local Ray runs with (LOCAL_RAY_ENV).
+    env = dict(os.environ, **LOCAL_RAY_ENV,
+               PYTHONPATH=os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, str(PROJECT / "tests" / "node_loss.py"), "train", str(spec_file),
                     str(tmp_path / "model"), str(result_file)], env=env, check=True, timeout=600)
     result = json.loads(result_file.read_text())
