@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engine.contract import IMPORTANCE, PREMASKED, open_dataset, read_manifest
+from engine.contract import IMPORTANCE, PREMASKED, open_dataset, read_manifest, read_rows
 
 # Training rows are computed three ways, by the stored dataset's size in wordpieces:
 # - up to DRIVER_TOKENS (a task's labeled set, a demo corpus): read and packed on the driver,
@@ -48,8 +48,6 @@ def training_rows(dataset_dir: str, kind: str, columns: list[str], id_column: st
     differently (a count found 20,117-20,120 instances over runs where training, ordered, read 20,117)."""
     import ray
     import ray.data
-
-    from engine.contract import read_rows
 
     split = dict(id_column=id_column, fraction=fraction, seed=seed)
     tokens = read_manifest(dataset_dir).tokens
