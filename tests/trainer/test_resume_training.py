@@ -61,8 +61,10 @@ def assert_same_run(resumed: dict, reference: dict) -> None:
 def test_training_survives_losing_its_worker_node_and_ends_as_an_uninterrupted_run(run_spec, reference, tmp_path):
     spec_file, result_file = tmp_path / "spec.json", tmp_path / "result.json"
     spec_file.write_text(json.dumps(run_spec))
-    # The cluster's processes get the environment a command's local Ray runs with (LOCAL_RAY_ENV).
-    env = dict(os.environ, **LOCAL_RAY_ENV,
+    # The cluster's workers are polled as often as a command's local Ray polls them (its
+    # preemption watcher stays on, as on a cluster).
+    interval = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+    env = dict(os.environ, **{interval: LOCAL_RAY_ENV[interval]},
                PYTHONPATH=os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, str(PROJECT / "tests" / "node_loss.py"), "train", str(spec_file),
                     str(tmp_path / "model"), str(result_file)], env=env, check=True, timeout=600)
