@@ -9,7 +9,8 @@ from engine.contract import IMPORTANCE, PREMASKED, open_dataset, read_manifest, 
 # Training rows are computed three ways, by the stored dataset's size in wordpieces:
 # - up to DRIVER_TOKENS (a task's labeled set, a demo corpus): read and packed on the driver,
 #   and handed to Ray as in-memory blocks. No Ray Data job runs, so none of its worker
-#   processes start (a tiny pretraining arm on 2 cores: 11.5 s before fit() -> 1.0 s).
+#   processes start (a tiny pretraining arm on 2 cores: 11.8 s before fit() -> 3.1 s,
+#   imports included).
 # - up to IN_MEMORY_SHARE of the cluster's object store: read and packed by Ray Data in
 #   parallel once, and kept there (`Dataset.materialize`): the row count, every epoch and every
 #   dev pass then read them instead of reading and packing the shards again (a 3-step MiniLM
