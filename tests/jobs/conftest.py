@@ -12,8 +12,7 @@ def make_tagging_project(root, tiny_bert: str, tiny_tagger: str, documents: int,
                          stores: tuple[str, ...] = ("store",), config_dir=None) -> str:
     """A config whose stage 4 tags `documents` documents in shards of `shard_documents`, with
     the tagger already committed in each of `stores` (directories under root); returns the
-    config's path (written in `config_dir`, default root). The corpus and task files are
-    written once per root: another config over the same root tags the same files."""
+    config's path (written in `config_dir`, default root)."""
     import pathlib
     import shutil
 
@@ -27,10 +26,9 @@ def make_tagging_project(root, tiny_bert: str, tiny_tagger: str, documents: int,
     root = pathlib.Path(root)
     rng = np.random.default_rng(3)
     docs = [" ".join(rng.choice(WORDS, 7)) + ". " + " ".join(rng.choice(WORDS, 5)) + "!" for _ in range(documents)]
-    if not (root / "corpus.txt").exists():
-        (root / "corpus.txt").write_text("\n".join(docs) + "\n")
-        for split in ("train", "dev", "test"):
-            (root / f"{split}.tsv").write_text("text\tlabel\ngood fun\tpos\nbad mess\tneg\n")
+    (root / "corpus.txt").write_text("\n".join(docs) + "\n")
+    for split in ("train", "dev", "test"):
+        (root / f"{split}.tsv").write_text("text\tlabel\ngood fun\tpos\nbad mess\tneg\n")
     config = {"model": tiny_bert, "store": str(root / stores[0]),
               "task": {s: str(root / f"{s}.tsv") for s in ("train", "dev", "test")},
               "domain": {"corpus": str(root / "corpus.txt")},
@@ -62,8 +60,10 @@ REFERENCE_SHARDS = 24
 def tagged_reference(tmp_path_factory, tagging_project_maker):
     """A stage 4 of REFERENCE_SHARDS shards run once without a fault (its model actor on two
     shards at once, the GPU default: each call's output depends on its own shard only), for the
-    fault tests to compare with, file for file: (root, config, plan, shards). A fault test tags the same
-    corpus into a store of its own: `tagging_project_maker(root, ..., stores=(NAME,), config_dir=DIR)`."""
+    fault tests to compare with, file for file: (root, config, plan, shards). A fault test tags the
+    same corpus into a store of its own: `tagging_project_maker(root, documents=2 * shards,
+    shard_documents=2, stores=(NAME,), config_dir=DIR)` writes the same files again (the plan's
+    fingerprints hash their contents, so the reference's stay valid; other arguments would not)."""
     from jobs.config import load_config
     from jobs.plan import make_plan
     from jobs.tag import main as tag_main
