@@ -60,6 +60,45 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def node_loss(tmp_path_factory):
+    """Runs a scenario on the session's multi-node cluster (tests/node_loss.py, started at the
+    first call): `node_loss(mode, source, out_dir)` returns the scenario's result."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+    import time
+
+    project = pathlib.Path(__file__).resolve().parents[1]
+    results = tmp_path_factory.mktemp("node-loss")
+    # The cluster's Ray Train workers are polled as often as a command's local Ray polls them
+    # (their preemption watcher stays on, as on a cluster).
+    interval = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+    env = dict(os.environ, **{interval: LOCAL_RAY_ENV[interval]},
+               PYTHONPATH=os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]))
+    server = []
+
+    def run(mode: str, source: str, out_dir: str) -> dict:
+        if not server:
+            server.append(subprocess.Popen([sys.executable, str(project / "tests" / "node_loss.py")], env=env,
+                                           stdin=subprocess.PIPE, text=True))
+        result = results / f"{mode}-{len(list(results.iterdir()))}.json"
+        server[0].stdin.write(f"{mode} {source} {out_dir} {result}\n")
+        server[0].stdin.flush()
+        deadline = time.monotonic() + 600
+        while not result.exists():
+            assert server[0].poll() is None, "the node-loss cluster process ended"
+            assert time.monotonic() < deadline, f"no result from the {mode} scenario in 600 s"
+            time.sleep(0.2)
+        return json.loads(result.read_text())
+
+    yield run
+    if server:
+        server[0].stdin.close()  # the cluster shuts down at the end of its input
+        server[0].wait(timeout=120)
+
+
 def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
     """The tiny BERT with a (random, fixed) task head saved, so every load gives the same model."""
     import shutil

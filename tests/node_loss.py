@@ -1,13 +1,21 @@
-"""Run by the preemption tests in a process of its own: a multi-node Ray cluster on this machine
-(`ray.cluster_utils.Cluster`: a head that takes no tasks, two worker nodes with 2 CPUs each),
-a stage run against it, and the worker node that hosts the stage's actors removed while it
-works, as a spot node taken back would be. Writes what happened to RESULT.json.
+"""A multi-node Ray cluster on this machine, in a process of its own, on which the preemption
+tests lose a worker node in the middle of a stage, as a spot node taken back would be.
 
-    python tests/node_loss.py tag CONFIG.yaml OUT_DIR RESULT.json     a tagging job writing shards
-    python tests/node_loss.py train SPEC.json OUT_DIR RESULT.json     a training run checkpointing
+    python tests/node_loss.py
+
+starts the cluster (`ray.cluster_utils.Cluster`: a head that takes no tasks, two worker nodes
+with 2 CPUs each) and reads scenarios from stdin, one a line:
+
+    tag CONFIG.yaml OUT_DIR RESULT.json     a tagging job writing shards
+    train SPEC.json OUT_DIR RESULT.json     a training run checkpointing
+
+Each runs with two worker nodes (a node is added back after the last one's removal), and what
+happened is written to RESULT.json when it ends. The `node_loss` fixture (tests/conftest.py)
+runs this once for the session: one cluster start for every scenario.
 """
 import contextlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -23,8 +31,12 @@ from ray.util.state import list_actors
 @contextlib.contextmanager
 def local_cluster():
     """(cluster, worker nodes); shut down on the way out, or its processes outlive this one."""
+    # The head checks the nodes every 0.5 s and calls one dead after 3 failed checks (Ray's
+    # defaults, 3 s and 5, add ~13 s before the lost node's actors are declared dead).
+    health_checks = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
     cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={"num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1"})
+                      head_node_args={"num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1",
+                                      "_system_config": health_checks})
     try:
         workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
         cluster.wait_for_nodes()
@@ -38,7 +50,7 @@ def wait_for(condition, alive, what: str, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if not alive() or time.monotonic() > deadline:
-            raise SystemExit(f"the stage ended or stalled before {what}")
+            raise RuntimeError(f"the stage ended or stalled before {what}")
         time.sleep(0.01)
 
 
@@ -46,27 +58,27 @@ def remove_busiest_node(cluster, workers, class_part: str) -> dict:
     """Remove the worker node running the most alive actors whose class name has `class_part`."""
     actors = [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if class_part in a.class_name]
     busiest, count = Counter(a.node_id for a in actors).most_common(1)[0]
-    cluster.remove_node(next(w for w in workers if w.node_id == busiest), allow_graceful=False)
+    node = next(w for w in workers if w.node_id == busiest)
+    cluster.remove_node(node, allow_graceful=False)
+    workers.remove(node)
     return {"actors_on_removed_node": count}
 
 
-def tag(config: str, out_dir: str) -> dict:
+def tag(cluster, workers, config: str, out_dir: str) -> dict:
     out = pathlib.Path(out_dir)
-    with local_cluster() as (cluster, workers):
-        job = subprocess.Popen([sys.executable, "-m", "jobs.tag", config, f"compute.address={cluster.address}"])
-        try:
-            wait_for(lambda: len(list(out.glob("*.parquet"))) >= 2, lambda: job.poll() is None, "two shards were written")
-            result = {"shards_before_removal": len(list(out.glob("*.parquet"))),
-                      "complete_before_removal": (out / "manifest.json").exists(),
-                      **remove_busiest_node(cluster, workers, "MapWorker")}
-            result["exit_code"] = job.wait(timeout=300)
-        finally:
-            job.kill()
-        result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
-        return result
+    job = subprocess.Popen([sys.executable, "-m", "jobs.tag", config, f"compute.address={cluster.address}"])
+    try:
+        wait_for(lambda: len(list(out.glob("*.parquet"))) >= 2, lambda: job.poll() is None, "two shards were written")
+        result = {"shards_before_removal": len(list(out.glob("*.parquet"))),
+                  "complete_before_removal": (out / "manifest.json").exists(),
+                  **remove_busiest_node(cluster, workers, "MapWorker")}
+        result["exit_code"] = job.wait(timeout=300)
+    finally:
+        job.kill()
+    return result
 
 
-def train(spec_file: str, out_dir: str) -> dict:
+def train(cluster, workers, spec_file: str, out_dir: str) -> dict:
     import ray.data
 
     from trainer.objectives import SequenceClassification
@@ -86,15 +98,31 @@ def train(spec_file: str, out_dir: str) -> dict:
             outcome["error"] = repr(e)
 
     storage = pathlib.Path(out_dir, "_ray_train")
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
+    result = remove_busiest_node(cluster, workers, "RayTrainWorker")
+    thread.join(timeout=400)
+    return {**result, **outcome}
+
+
+def serve(lines) -> None:
     with local_cluster() as (cluster, workers):
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
-        result = remove_busiest_node(cluster, workers, "RayTrainWorker")
-        thread.join(timeout=400)
-        return {**result, **outcome, "nodes_alive_after": sum(1 for n in ray.nodes() if n["Alive"])}
+        for line in lines:
+            mode, source, out_dir, result_path = line.split()
+            while len(workers) < 2:  # the node a previous scenario removed, back
+                workers.append(cluster.add_node(num_cpus=2))
+                cluster.wait_for_nodes()
+            try:
+                result = {"tag": tag, "train": train}[mode](cluster, workers, source, out_dir)
+                result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
+            except Exception as e:
+                result = {"error": repr(e)}
+            # Written whole, then renamed: the test reads it as soon as the name exists.
+            partial = pathlib.Path(result_path + ".partial")
+            partial.write_text(json.dumps(result))
+            os.replace(partial, result_path)
 
 
 if __name__ == "__main__":
-    mode, source, out_dir, result_path = sys.argv[1:5]
-    pathlib.Path(result_path).write_text(json.dumps({"tag": tag, "train": train}[mode](source, out_dir)))
+    serve(sys.stdin)

@@ -1,10 +1,6 @@
 """A worker node lost in the middle of a stage (a spot node taken back): the stage finishes on
 the surviving node, and the dataset equals, file for file, a run without the fault."""
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
@@ -13,24 +9,17 @@ from jobs.config import load_config
 from jobs.plan import make_plan
 from jobs.store import main as store_main
 
-NODE_LOSS = pathlib.Path(__file__).resolve().parents[1] / "node_loss.py"
-
 
 @pytest.mark.slow
 def test_tagging_survives_losing_a_worker_node_and_equals_a_run_without_the_fault(
-        local_ray, tmp_path_factory, tagged_reference, tagging_project_maker, capsys):
+        local_ray, tmp_path_factory, tagged_reference, tagging_project_maker, node_loss, capsys):
     root, _, reference, shards = tagged_reference
     here = tmp_path_factory.mktemp("preemption")
     config = tagging_project_maker(root, documents=2 * shards, shard_documents=2, stores=("store-preemption",),
                                    config_dir=here)
     plan = make_plan(load_config(config))
 
-    result_file = here / "result.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).resolve().parents[2]),
-                                                        os.environ.get("PYTHONPATH", "")]))
-    subprocess.run([sys.executable, str(NODE_LOSS), "tag", config, plan.tagged, str(result_file)], env=env, check=True,
-                   timeout=600)
-    result = json.loads(result_file.read_text())
+    result = node_loss("tag", config, plan.tagged)
     assert result["exit_code"] == 0, result
     # The node went while the stage was writing, and it had actors on it.
     assert not result["complete_before_removal"] and result["shards_before_removal"] < shards, result

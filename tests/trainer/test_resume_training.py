@@ -4,10 +4,7 @@ order with the batches already trained on skipped, and the run ends as a run wit
 (A worker process killed alone takes the same path, a subset of this one.)"""
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 import ray.data
@@ -16,12 +13,11 @@ from transformers import AutoTokenizer
 
 from trainer.objectives import SequenceClassification
 from trainer.params import TrainParams
-from trainer.run import LOCAL_RAY_ENV, fit
+from trainer.run import fit
 
 PARAMS = TrainParams(epochs=2, batch_size=8, group_by_length=2, lr=5e-3, warmup_ratio=0.1, log_every=1000, seed=0,
                      checkpoint_every=4, max_failures=2)
 STEPS = 2 * (96 // 8)
-PROJECT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +54,11 @@ def assert_same_run(resumed: dict, reference: dict) -> None:
 
 
 @pytest.mark.slow
-def test_training_survives_losing_its_worker_node_and_ends_as_an_uninterrupted_run(run_spec, reference, tmp_path):
-    spec_file, result_file = tmp_path / "spec.json", tmp_path / "result.json"
+def test_training_survives_losing_its_worker_node_and_ends_as_an_uninterrupted_run(run_spec, reference, node_loss,
+                                                                                  tmp_path):
+    spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(run_spec))
-    # The cluster's workers are polled as often as a command's local Ray polls them (its
-    # preemption watcher stays on, as on a cluster).
-    interval = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
-    env = dict(os.environ, **{interval: LOCAL_RAY_ENV[interval]},
-               PYTHONPATH=os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]))
-    subprocess.run([sys.executable, str(PROJECT / "tests" / "node_loss.py"), "train", str(spec_file),
-                    str(tmp_path / "model"), str(result_file)], env=env, check=True, timeout=600)
-    result = json.loads(result_file.read_text())
+    result = node_loss("train", str(spec_file), str(tmp_path / "model"))
     assert "error" not in result and result["actors_on_removed_node"] == 1, result
     assert result["nodes_alive_after"] == 2, result  # the head and the surviving worker node
     assert_same_run(result["metrics"], reference)
