@@ -24,6 +24,7 @@ from engine.text import SentenceTokenizer
 from engine.writer import pending_shards, write_sharded
 from jobs.config import ConfigError, PipelineConfig, load_config
 from jobs.plan import make_plan
+from trainer.local_ray import LOCAL_RUNTIME_ENV
 
 
 class StageError(RuntimeError):
@@ -68,8 +69,6 @@ def ray_session(cfg: PipelineConfig):
     a local Ray for the duration of the command."""
     import ray
 
-    from trainer.run import LOCAL_RAY_ENV  # here: it imports Ray Train and torch
-
     if ray.is_initialized():
         yield
         return
@@ -82,7 +81,7 @@ def ray_session(cfg: PipelineConfig):
         # Train's placement-group cleaner polls once a second, warning each time it is missing
         # (353 lines in one demo run without it); a demo fine-tune took 68.4 s with it, 70.1 s without.
         ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=True,
-                 runtime_env={"env_vars": LOCAL_RAY_ENV})
+                 runtime_env=LOCAL_RUNTIME_ENV)
     try:
         yield
     finally:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from trainer.run import LOCAL_RAY_ENV
+from trainer.local_ray import LOCAL_RAY_ENV, LOCAL_RUNTIME_ENV
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
@@ -55,7 +55,7 @@ def local_ray():
     # ones: from their environment (a pickled pyarrow S3 filesystem carries no env credentials).
     # address="local": always a new cluster, never one a `ray start` elsewhere left behind.
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {**S3_TEST_CREDENTIALS, **LOCAL_RAY_ENV}})
+             runtime_env={**LOCAL_RUNTIME_ENV, "env_vars": {**S3_TEST_CREDENTIALS, **LOCAL_RAY_ENV}})
     yield ray
     ray.shutdown()
 

@@ -21,11 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 
 import ray
 from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
+
+from trainer.local_ray import LOCAL_RUNTIME_ENV
 
 
 @contextlib.contextmanager
@@ -34,10 +37,12 @@ def local_cluster():
     # The head checks the nodes every 0.5 s and calls one dead after 3 failed checks (Ray's
     # defaults, 3 s and 5, add ~13 s before the lost node's actors are declared dead).
     health_checks = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
-    cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={"num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1",
-                                      "_system_config": health_checks})
+    head = {"num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1", "_system_config": health_checks}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
+        # Its workers ask Ray's state API about this cluster, not the test session's Ray beside it.
+        hook = "worker_process_setup_hook"
+        ray.init(address=cluster.address, runtime_env={hook: LOCAL_RUNTIME_ENV[hook]})
         workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
         cluster.wait_for_nodes()
         yield cluster, workers
@@ -56,7 +61,8 @@ def wait_for(condition, alive, what: str, timeout_s: float = 240) -> None:
 
 def remove_busiest_node(cluster, workers, class_part: str) -> dict:
     """Remove the worker node running the most alive actors whose class name has `class_part`."""
-    actors = [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if class_part in a.class_name]
+    alive = list_actors(address=cluster.address, filters=[("state", "=", "ALIVE")])  # this cluster's, not another's
+    actors = [a for a in alive if class_part in a.class_name]
     busiest, count = Counter(a.node_id for a in actors).most_common(1)[0]
     node = next(w for w in workers if w.node_id == busiest)
     cluster.remove_node(node, allow_graceful=False)
@@ -95,7 +101,7 @@ def train(cluster, workers, spec_file: str, out_dir: str) -> dict:
                                      ray.data.from_items(spec["train"]), ray.data.from_items(spec["dev"]), out_dir,
                                      "node-loss", "", {"test": True})
         except Exception as e:  # reported in the result, not lost in a thread
-            outcome["error"] = repr(e)
+            outcome["error"] = "".join(traceback.format_exception(e))
 
     storage = pathlib.Path(out_dir, "_ray_train")
     thread = threading.Thread(target=run, daemon=True)
@@ -117,7 +123,7 @@ def serve(lines) -> None:
                 result = {"tag": tag, "train": train}[mode](cluster, workers, source, out_dir)
                 result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
             except Exception as e:
-                result = {"error": repr(e)}
+                result = {"error": "".join(traceback.format_exception(e))}
             # Written whole, then renamed: the test reads it as soon as the name exists.
             partial = pathlib.Path(result_path + ".partial")
             partial.write_text(json.dumps(result))

@@ -17,14 +17,6 @@ from trainer.loop import train_loop_per_worker
 from trainer.objectives import Objective
 from trainer.params import TrainParams
 
-# Ray Train's controller polls its workers every 2 s by default, at the start and the end of
-# every training job too; on one machine that wait is most of a small job's fixed cost (a tiny
-# fine-tune on 2 cores: fit() 18-19 s at 2 s, 12-14 s at 0.2 s). A local Ray started for a
-# command (jobs.common.ray_session) runs with this environment. Its preemption watcher is
-# off: one machine is no spot node whose drain Ray reports, and the watcher's actor logs an
-# error line at every training job's start (constructor arguments in the object store).
-LOCAL_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
-
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 

@@ -9,20 +9,32 @@ PROJECT = pathlib.Path(__file__).resolve().parents[2]
 SESSION = """
 import types
 import ray
-from ray.util.state import list_actors
+from ray.util.state import get_actor, list_actors
 from jobs.common import ray_session
+
+@ray.remote(num_cpus=0)
+class Probe:
+    def ask_about(self, actor_id):
+        state = get_actor(actor_id)  # with no address, as Ray Train's placement-group cleaner asks
+        return state.state if state else None
+
 cfg = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=1))
 with ray_session(cfg):
     # The state API: without it Ray Train's placement-group cleaner warns every second. (This
     # cluster's address: the test session's own local Ray runs beside it.)
     list_actors(address=ray.get_runtime_context().gcs_address)
+    probe = Probe.remote()
+    print("a worker asking about itself is told", ray.get(probe.ask_about.remote(probe._actor_id.hex())))
 print("state API served")
 """
 
 
-def test_a_local_ray_started_for_a_command_serves_the_state_api_that_ray_train_polls():
+def test_a_local_ray_started_for_a_command_serves_the_state_api_that_ray_train_polls_from_its_own_workers(local_ray):
+    """With another Ray on the machine (the session's), a worker asking the state API without an
+    address is answered by its own Ray."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-c", SESSION], env=env, cwd=PROJECT, capture_output=True, text=True,
                           timeout=180, check=False)
     assert done.returncode == 0 and "state API served" in done.stdout, done.stderr[-3000:]
+    assert "a worker asking about itself is told ALIVE" in done.stdout, done.stdout
