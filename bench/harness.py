@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 
@@ -150,6 +151,21 @@ def peak_memory_gib() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+@contextlib.contextmanager
+def scratch(work: str | None, name: str):
+    """The scratch folder: `--work` if given (kept), else a fresh one in the system's temp,
+    removed at the end however the run ends (the tagging benches write corpora of GBs there)."""
+    if work:
+        os.makedirs(work, exist_ok=True)
+        yield work
+        return
+    fresh = tempfile.mkdtemp(prefix=f"bench-{name}-")
+    try:
+        yield fresh
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
 
 
 @contextlib.contextmanager

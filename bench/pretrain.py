@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -99,9 +98,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seq", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    with harness.scratch(args.work, "pretrain") as work:
+        return measure(args, work)
+
+
+def measure(args, work: str) -> int:
     from engine.text import load_tokenizer
 
-    work = args.work or tempfile.mkdtemp(prefix="bench-pretrain-")
     model_dir = harness.build_model(args.shape, "BertForMaskedLM", harness.tokenizer_dir(args.tokenizer),
                                     os.path.join(work, "mlm"))
     tok = load_tokenizer(model_dir)

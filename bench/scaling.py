@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 
@@ -32,8 +31,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer-actors", type=int, default=1)
     parser.add_argument("--cpu-threads", type=int, default=None, help="compute.cpu_threads (default: the engine's)")
     args = parser.parse_args(argv)
+    with harness.scratch(args.work, "scaling") as work:
+        return measure(args, work)
 
-    work = args.work or tempfile.mkdtemp(prefix="bench-scaling-")
+
+def measure(args, work: str) -> int:
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     texts = harness.demo_texts(args.data, args.source)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -136,11 +135,14 @@ def main(argv=None) -> int:
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
+    with harness.scratch(args.work, "score") as work:
+        return measure(args, work)
+
+
+def measure(args, work: str) -> int:
     import torch
 
     from engine.scorer import ImportanceScorer
-
-    work = args.work or tempfile.mkdtemp(prefix="bench-score-")
     model_dir = harness.build_model(args.shape, "BertForSequenceClassification", harness.tokenizer_dir(args.tokenizer),
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))

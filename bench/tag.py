@@ -262,11 +262,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
                         help="also measure the ceiling at these tokens per forward pass")
     args = parser.parse_args(argv)
-    import tempfile
+    with harness.scratch(args.work, "tag") as work:  # not under --out: that folder is sent back
+        return measure(args, work)
 
+
+def measure(args, work: str) -> int:
     options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
-
-    work = args.work or tempfile.mkdtemp(prefix="bench-tag-")  # not under --out: that folder is sent back
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 import types
 
@@ -87,16 +86,20 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated, of: " + ", ".join(VARIANTS) + "; the first is the baseline")
     args = parser.parse_args(argv)
+    if len(args.variants.split(",")) < 2 or not set(args.variants.split(",")) <= set(VARIANTS):
+        parser.error(f"--variants: two or more of {', '.join(VARIANTS)}")
+    with harness.scratch(args.work, "train-job") as work:
+        return measure(args, work)
+
+
+def measure(args, work: str) -> int:
     from jobs.common import ray_session
 
-    work = args.work or tempfile.mkdtemp(prefix="bench-train-job-")
     tokenizer = harness.tokenizer_dir(args.tokenizer)
     model = harness.build_model(args.shape, "BertModel", tokenizer, os.path.join(work, "model"))
     dataset = os.path.join(work, "premasked")
     sentences = premasked_dataset(args.data, tokenizer, args.documents, args.shard_documents, dataset)
     variants = args.variants.split(",")
-    if len(variants) < 2 or not set(variants) <= set(VARIANTS):
-        parser.error(f"--variants: two or more of {', '.join(VARIANTS)}")
     runs = {v: [] for v in variants}
     local = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=None))
     with ray_session(local):  # a command's local Ray, unless one is running (the test session's)
