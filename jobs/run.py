@@ -19,11 +19,14 @@ def run(cfg, plan) -> None:
     if cfg.description:
         say("run", cfg.description)
     check_inputs(cfg)
-    for name, stage in (("1/6 finetune", finetune), ("2/6 score", score), ("3/6 train-tagger", train_tagger),
-                        ("4/6 tag", tag), ("5/6 pretrain", pretrain), ("6/6 evaluate", evaluate)):
-        say("run", f"stage {name}")
+    took = []  # (stage, seconds): where the time went, for the summary
+    for number, name, stage in ((1, "finetune", finetune), (2, "score", score), (3, "train-tagger", train_tagger),
+                                (4, "tag", tag), (5, "pretrain", pretrain), (6, "evaluate", evaluate)):
+        say("run", f"stage {number}/6 {name}")
+        stage_started = time.time()
         stage(cfg, plan)
-    say("run", f"done in {time.time() - started:.0f}s. Written (or reused) under {cfg.store}:")
+        took.append(f"{name} {time.time() - stage_started:.0f}s")
+    say("run", f"done in {time.time() - started:.0f}s ({', '.join(took)}). Written (or reused) under {cfg.store}:")
     outputs = [("importance dataset", plan.importance), ("tagger", plan.tagger),
                *([("premasked dataset (tagger scores)", plan.tagged)] if plan.tagged != plan.premasked else []),
                ("premasked dataset (tagger masks)", plan.premasked), ("premasked dataset (random masks)", plan.random_masks),

@@ -88,6 +88,10 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     for path in [plan.general_finetuned, plan.tagger, *plan.pretrained.values(), *plan.finetuned.values()]:
         assert pathlib.Path(path, "model.json").exists() and pathlib.Path(path, "config.yaml").exists()
     assert "general" in first and "test_accuracy" in first
+    # The summary says where the time went, stage by stage.
+    took = first.split("[taskpt run] done in ")[1].split(")")[0]
+    assert [part.split()[0] for part in took.split("(")[1].split(", ")] == [
+        "finetune", "score", "train-tagger", "tag", "pretrain", "evaluate"]
 
     assert run_main([config]) == 0
     second = capsys.readouterr().out
