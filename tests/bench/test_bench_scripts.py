@@ -122,3 +122,19 @@ def test_scaling_bench_and_summary(bench, local_ray, capsys):
     printed = capsys.readouterr().out
     for stage in ("scoring (tiny)", "tagging (tiny, dialog)", "TaskPT step (tiny)", "scaling (tiny)"):
         assert stage in printed
+
+
+def test_a_scripts_own_scratch_folder_is_removed_however_it_ends_and_a_given_one_is_kept(bench, tmp_path):
+    import harness
+
+    with harness.scratch(None, "test") as fresh:
+        assert os.path.isdir(fresh) and os.path.basename(fresh).startswith("bench-test-")
+        open(os.path.join(fresh, "corpus.csv"), "w").close()
+    assert not os.path.exists(fresh)
+    with pytest.raises(RuntimeError), harness.scratch(None, "test") as failed:
+        raise RuntimeError("the run failed")
+    assert not os.path.exists(failed)
+    given = str(tmp_path / "work")
+    with harness.scratch(given, "test") as kept:
+        open(os.path.join(kept, "corpus.csv"), "w").close()
+    assert kept == given and os.path.isfile(os.path.join(given, "corpus.csv"))
