@@ -19,7 +19,7 @@ def run(cfg, plan) -> None:
     if cfg.description:
         say("run", cfg.description)
     check_inputs(cfg)
-    took = []  # (stage, seconds): where the time went, for the summary
+    took = []  # "score 41s": where the time went, for the summary
     for number, name, stage in ((1, "finetune", finetune), (2, "score", score), (3, "train-tagger", train_tagger),
                                 (4, "tag", tag), (5, "pretrain", pretrain), (6, "evaluate", evaluate)):
         say("run", f"stage {number}/6 {name}")

@@ -16,9 +16,10 @@ def use_this_ray() -> None:
     Ray Train's placement-group cleaner asks Ray's state API whether its controller lives, with
     no address; Ray then takes $RAY_ADDRESS, else the last `ray start` on this machine, else the
     one Ray it finds running. With another Ray on the machine (a second command, a `ray start`
-    left running) the cleaner asks that one, is told the controller is gone and quits, or fails
-    ("multiple active Ray instances"), and a training job can fail with it. The worker's own
-    Ray is the answer."""
+    left running) the cleaner asked that one, was told the controller is gone and quit (seen:
+    before the job's placement group reached it; after, it would remove the group under the
+    running job), or failed ("multiple active Ray instances"). The worker's own Ray is the
+    answer."""
     import ray
 
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
