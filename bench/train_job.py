@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated, of: " + ", ".join(VARIANTS) + "; the first is the baseline")
     args = parser.parse_args(argv)
-    if len(args.variants.split(",")) < 2 or not set(args.variants.split(",")) <= set(VARIANTS):
+    variants = args.variants.split(",")
+    if len(variants) < 2 or not set(variants) <= set(VARIANTS):
         parser.error(f"--variants: two or more of {', '.join(VARIANTS)}")
     with harness.scratch(args.work, "train-job") as work:
         return measure(args, work)
