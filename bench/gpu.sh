@@ -6,7 +6,8 @@
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; tag-reviews-packed,
-#                                           # tag-reviews-real-tokens and train-job only when named)
+#                                           # tag-reviews-real-tokens, tag-reviews-shards and
+#                                           # train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -48,5 +49,13 @@ step tag-reviews-packed 150 bench/tag.py --shape $base --source reviews --senten
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --pack-sequences
 step tag-reviews-real-tokens 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --real-tokens-only
+# And tagging with shards of 20,000 documents, the forward alone also timed shard by shard with
+# shards of 10,000 and 50,000, cold and warm: a shard's sentences are grouped on their own, so
+# larger shards mean fewer passes (fewer new batch shapes) and less padding (200,000 review
+# sentences at 65,536 tokens a pass: 105 passes, 36% padding in shards of 5,000 documents; 77, 18%
+# in 50,000: bench/grouping.py).
+step tag-reviews-shards 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
+  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --shard-documents "$(n 20000)" \
+  --shard-sweep "$(n 10000)" "$(n 50000)"
 step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1
 "$PY" bench/summary.py "$OUT"

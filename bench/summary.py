@@ -14,6 +14,8 @@ def load(out: str, pattern: str) -> list[dict]:
 
 
 def rows(out: str) -> list[dict]:
+    from jobs.config import TagConfig
+
     table = []
     for s in load(out, "score-*.json"):
         base, fp32, fast = s["runs"][:3]  # the third: the engine's default dtype at its default budget
@@ -39,7 +41,9 @@ def rows(out: str) -> list[dict]:
         c, e = t["ceiling"], t["engine"]
         ratio = e["sentences_per_s"] / c["sentences_per_s"]
         variant = ((", packed" if t.get("pack_sequences") else "")
-                   + (", real tokens only" if t.get("real_tokens_only") else ""))
+                   + (", real tokens only" if t.get("real_tokens_only") else "")
+                   + (f", shards of {t['shard_documents']:,} documents"
+                      if t.get("shard_documents", TagConfig.shard_documents) != TagConfig.shard_documents else ""))
         stage = f"tagging ({t['shape']}, {t['source']}{variant})"
         table.append({"stage": stage, "measure": "sentences/s vs forward-only ceiling",
                       "baseline": c["sentences_per_s"], "taskpt": e["sentences_per_s"], "ratio": ratio,

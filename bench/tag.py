@@ -26,16 +26,22 @@ import pyarrow.csv as pacsv
 import harness
 
 
-def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_file: int) -> tuple[list[str], int]:
-    """CSV files (column `text`) of documents taken in turn from `texts` until they hold
-    `sentences` sentences (as the engine splits them). Returns (files, documents)."""
+def synthetic_documents(texts: list[str], sentences: int) -> list[str]:
+    """Documents taken in turn from `texts` until they hold `sentences` sentences (as the
+    engine splits them)."""
     from engine.text import split_sentences
 
     counts = np.array([len(split_sentences(t)) for t in texts])
     cycles = -(-sentences // int(counts.sum()))
     cumulative = np.cumsum(np.tile(counts, cycles))
     n_docs = int(np.searchsorted(cumulative, sentences) + 1)
-    docs = [texts[i % len(texts)] for i in range(n_docs)]
+    return [texts[i % len(texts)] for i in range(n_docs)]
+
+
+def synthesise_corpus(texts: list[str], sentences: int, out_dir: str, docs_per_file: int) -> tuple[list[str], int]:
+    """CSV files (column `text`) of `synthetic_documents`. Returns (files, documents)."""
+    docs = synthetic_documents(texts, sentences)
+    n_docs = len(docs)
     os.makedirs(out_dir, exist_ok=True)
     files = []
     for start in range(0, n_docs, docs_per_file):
@@ -78,7 +84,7 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, optio
 
 
 def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None,
-                  options: dict) -> dict:
+                  options: dict, as_engine_only: bool = False) -> dict:
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
@@ -89,7 +95,8 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     (its `cold` then sees only cuDNN attention's per-shape plans for the first time). Then the
     same groups with rows added (one [CLS] each) up to the most rows a group of their width
     can hold: one shape per width, which a long run sees warm after its first shards
-    (`fixed_shapes`; not with `pack`, whose passes have one shape per width already)."""
+    (`fixed_shapes`; not with `pack`, whose passes have one shape per width already).
+    `as_engine_only`: the engine's groups alone, cold then warm (`--shard-sweep`)."""
     pack = options["pack"]
     from torch.nn.attention import SDPBackend
 
@@ -103,9 +110,11 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
 
     every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
-    result = {"shards": len(pieces), "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
-    variants = [("no_cudnn_attention_", batches, every[1:]), ("", batches, every)]
-    if not pack:
+    result = {"shard_documents": shard_documents, "shards": len(pieces),
+              "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
+    variants = [("", batches, every)] if as_engine_only else [("no_cudnn_attention_", batches, every[1:]),
+                                                                ("", batches, every)]
+    if not pack and not as_engine_only:
         variants.append(("fixed_shapes_", [fixed_shape(inputs, tagger) for inputs in batches], every))
     for variant, runs, backends in variants:
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
@@ -242,11 +251,14 @@ def same_shards(a: str, b: str) -> bool:
 
 
 def main(argv=None) -> int:
+    from jobs.config import TagConfig
+
     parser = harness.arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--source", choices=("reviews", "dialog"), default="reviews")
     parser.add_argument("--tagger", default=None, help="a trained tagger checkpoint (default: random weights)")
-    parser.add_argument("--shard-documents", type=int, default=5000)
+    parser.add_argument("--shard-documents", type=int, default=TagConfig.shard_documents,
+                        help="tag.shard_documents (other than its default: named in the JSON file's name)")
     parser.add_argument("--docs-per-file", type=int, default=100_000)
     parser.add_argument("--max-seq", type=int, default=256)
     parser.add_argument("--max-batch-tokens", type=int, default=None)
@@ -261,12 +273,18 @@ def main(argv=None) -> int:
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
                         help="also measure the ceiling at these tokens per forward pass")
+    parser.add_argument("--shard-sweep", type=int, nargs="*", default=[],
+                        help="also time the forward alone, grouped shard by shard as the engine does, with shards "
+                             "of these many documents (each shard's sentences are grouped on their own: the "
+                             "padding a shard size leaves)")
     args = parser.parse_args(argv)
     with harness.scratch(args.work, "tag") as work:  # not under --out: that folder is sent back
         return measure(args, work)
 
 
 def measure(args, work: str) -> int:
+    from jobs.config import TagConfig
+
     options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
@@ -284,12 +302,15 @@ def measure(args, work: str) -> int:
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy())
     # A trained tagger keeps its own shape: results are named "trained" instead of a shape.
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
-              "documents": documents, "ceiling_sentences": rows.num_rows, "mean_wordpieces": float(lengths.mean()),
+              "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
+              "mean_wordpieces": float(lengths.mean()),
               "pack_sequences": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
     result["shard_ceiling"] = shard_ceiling(tagger_dir, rows, args.shard_documents, args.max_batch_tokens, options)
+    result["shard_sweep"] = [shard_ceiling(tagger_dir, rows, n, args.max_batch_tokens, options, as_engine_only=True)
+                             for n in args.shard_sweep]
     if not args.skip_single:
         result["single_process"] = single_process(tagger_dir, files, os.path.join(work, "single"),
                                                   args.shard_documents, args.max_seq, options)
@@ -322,6 +343,13 @@ def measure(args, work: str) -> int:
                                  f"padding, {shards['passes']} passes, {shards[f'{variant}shapes']} shapes)",
                           "sentences/s": run["sentences_per_s"], "seconds": run["seconds"],
                           "of ceiling": run["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None, "peak GiB": None})
+    for sweep in result["shard_sweep"]:
+        for name in ("cold", "warm"):
+            table.append({"run": f"forward alone, shards of {sweep['shard_documents']:,} documents, {name} ("
+                                 f"{sweep['padding']:.0%} padding, {sweep['passes']} passes, {sweep['shapes']} shapes)",
+                          "sentences/s": sweep[name]["sentences_per_s"], "seconds": sweep[name]["seconds"],
+                          "of ceiling": sweep[name]["sentences_per_s"] / c["sentences_per_s"], "real TFLOP/s": None,
+                          "peak GiB": None})
     if "steady_sentences_per_s" in e:
         steady = e["steady_sentences_per_s"]
         table.append({"run": f"engine, steady state (first shard at {e['first_shard_s']:.1f} s)", "sentences/s": steady,
@@ -343,6 +371,8 @@ def measure(args, work: str) -> int:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
     variant = ("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
+    if args.shard_documents != TagConfig.shard_documents:
+        variant += f"-shards{args.shard_documents}"
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor
+from engine.models import ModelActor, round_up
 from engine.stopwords import stopword_mask
 
 
@@ -43,11 +43,11 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     for i in range(longest):
         n = int((lengths > i).sum())  # rows that have a w_i
         kept[:n, i] = True
-        m = -(-n // row_multiple) * row_multiple  # rows in the pass: n, and copies of row n - 1
+        m = round_up(n, row_multiple)  # rows in the pass: n, and copies of row n - 1
         in_pass = slice(None, n) if m == n else torch.arange(m, device=device).clamp(max=n - 1)
         k = kept[in_pass, : i + 1]  # (m, i+1)
         count = k.sum(1)  # tokens in s' per row
-        width = -(-(width_bound.at_most(i, count) + 2) // pad_multiple) * pad_multiple
+        width = round_up(width_bound.at_most(i, count) + 2, pad_multiple)
         # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
         slot = torch.where(k, k.cumsum(1), width)
         ids = torch.full((m, width + 1), pad_id, dtype=torch.long, device=device)
@@ -164,12 +164,12 @@ def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1, row
     if len(order) == 0:
         return []
     longest = int(lengths[order[0]])
-    width = -(-(np.arange(longest) + 3) // pad_multiple) * pad_multiple  # bound on pass i's width
+    width = round_up(np.arange(longest) + 3, pad_multiple)  # bound on pass i's width
     groups, start, active = [], 0, np.zeros(longest, dtype=np.int64)  # active[i]: rows in pass i
     for k, j in enumerate(order):
         n = int(lengths[j])
         active[:n] += 1
-        passes = -(-active[:int(lengths[order[start]])] // row_multiple) * row_multiple  # rows per pass
+        passes = round_up(active[:int(lengths[order[start]])], row_multiple)  # rows per pass
         if k > start and (passes * width[:len(passes)]).max() > max_tokens:
             groups.append(order[start:k])
             start, active[:] = k, 0

@@ -86,8 +86,9 @@ def test_train_job_bench_times_the_variants_on_the_same_instances(bench, local_r
 
 
 def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray):
-    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--ceiling-budgets", "64")
-    out = result(bench, "tag-tiny-dialog")
+    run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--ceiling-budgets", "64",
+        "--shard-sweep", "150", "100000")
+    out = result(bench, "tag-tiny-dialog-shards75")  # not tag.shard_documents' default: in the name
     assert out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
     assert out["engine"]["shards"] >= 4
@@ -98,6 +99,12 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     # Rows added to one shape per padded width: fewer shapes, more padding.
     assert shards["fixed_shapes_shapes"] <= shards["shapes"] and shards["fixed_shapes_padding"] >= shards["padding"]
     assert shards["no_cudnn_attention_shapes"] == shards["shapes"] and shards["no_cudnn_attention_cold"]["seconds"] > 0
+    # The same shard by shard timing at other shard sizes; one shard holding every document
+    # is grouped as the ceiling groups them all at once.
+    small, whole = out["shard_sweep"]
+    assert small["shards"] == -(-out["documents"] // 150) and small["warm"]["seconds"] > 0
+    assert whole["shards"] == 1 and whole["padding"] == pytest.approx(out["ceiling"]["padding"])
+    assert "fixed_shapes_padding" not in whole
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
@@ -105,11 +112,28 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
                                                      ("--real-tokens-only", "real_tokens_only", "real-tokens")])
 def test_tag_bench_variant_equals_the_single_process_loop_running_it_too(bench, local_ray, flag, key, suffix):
     run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", flag)
-    out = result(bench, f"tag-tiny-dialog-{suffix}")
+    out = result(bench, f"tag-tiny-dialog-{suffix}-shards75")
     assert out[key] is True and out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
     shards = out["shard_ceiling"]  # packed passes are rows of one width: no rows added to fix shapes
     assert 0 <= shards["padding"] < 1 and ("fixed_shapes_padding" in shards) == (key == "real_tokens_only")
+
+
+def test_grouping_bench_counts_the_tagging_actors_passes_by_shard_size(bench):
+    run("grouping", bench, "--source", "reviews", "--sentences", "150", "--max-batch-tokens", "512",
+        "--shard-documents", "20", "1000000")
+    out = result(bench, "grouping-reviews")
+    assert out["sentences"] >= 150 and out["pad_multiple"] == 8
+    for how in ("padded", "packed"):
+        small, larger_than_corpus, whole = out["runs"][how]
+        assert small["shards"] == -(-out["documents"] // 20) > 1 and whole["shards"] == 1
+        assert larger_than_corpus["shards"] == 1 and larger_than_corpus["passes"] == whole["passes"]
+        for run_ in (small, whole):
+            assert 0 <= run_["padding"] < 1 and run_["passes"] >= len(run_["shapes"]) > 0
+            rounded = [width if how == "padded" else rows for rows, width in run_["shapes"]]
+            assert all(n % 8 == 0 for n in rounded)  # widths (padded) or rows (packed), as on a GPU
+    # A padded pass is one row per sentence; packed rows hold several.
+    assert out["runs"]["padded"][0]["rows"] == out["sentences"] > out["runs"]["packed"][0]["rows"]
 
 
 def test_scaling_bench_and_summary(bench, local_ray, capsys):
@@ -120,7 +144,8 @@ def test_scaling_bench_and_summary(bench, local_ray, capsys):
 
     assert summary.main([bench["out"]]) == 0
     printed = capsys.readouterr().out
-    for stage in ("scoring (tiny)", "tagging (tiny, dialog)", "TaskPT step (tiny)", "scaling (tiny)"):
+    for stage in ("scoring (tiny)", "tagging (tiny, dialog, shards of 75 documents)", "TaskPT step (tiny)",
+                  "scaling (tiny)"):
         assert stage in printed
 
 
