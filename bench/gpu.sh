@@ -52,8 +52,8 @@ step tag-reviews-real-tokens 150 bench/tag.py --shape $base --source reviews --s
 # And tagging with shards of 20,000 documents, the forward alone also timed shard by shard with
 # shards of 10,000 and 50,000, cold and warm: a shard's sentences are grouped on their own, so
 # larger shards mean fewer passes (fewer new batch shapes) and less padding (200,000 review
-# sentences at 65,536 tokens a pass: 105 passes, 36% padding in shards of 5,000 documents; 77, 18%
-# in 50,000: bench/grouping.py).
+# sentences at 65,536 tokens a pass: 139 passes, 29% padding, 75 shapes in shards of 5,000
+# documents; 87, 16%, 14 in 50,000: bench/grouping.py).
 step tag-reviews-shards 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --shard-documents "$(n 20000)" \
   --shard-sweep "$(n 10000)" "$(n 50000)"

@@ -1,10 +1,11 @@
 """Model actors hand the model a ready 4D mask: same outputs as a 2D mask, and no host wait."""
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 from transformers import BertForTokenClassification
 
-from engine.models import additive_mask, pack_rows
+from engine.models import additive_mask, length_batches, pack_rows
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import load_tokenizer
@@ -61,6 +62,26 @@ def test_scorer_forward_passes_get_4d_masks(tiny_classifier):
                   "input_ids": np.array(rows, dtype=object)})
     assert out.num_rows == 3
     assert len(shapes) > 1, "the full-sentence pass and the steps of the rule all went through the check"
+
+
+@pytest.mark.parametrize("pad_multiple", [1, 8])
+def test_a_padded_pass_never_holds_more_tokens_than_the_budget_once_its_width_is_rounded(pad_multiple):
+    lengths = np.random.default_rng(0).integers(3, 40, size=2000)  # many short rows: rounding adds most
+    groups = length_batches(lengths, 512, pad_multiple)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    for group in groups:
+        width = -(-int(lengths[group].max()) // pad_multiple) * pad_multiple
+        assert len(group) * width <= 512
+
+
+def test_a_gpu_taggers_passes_stay_within_max_batch_tokens(tiny_tagger):
+    tagger = MaskTagger(tiny_tagger, max_batch_tokens=256)
+    tagger.pad_multiple = 8  # what a model actor on a GPU rounds widths to
+    lengths = np.random.default_rng(1).integers(1, 30, size=300)
+    column = pa.array([np.arange(n) % 90 + 1000 for n in lengths], pa.list_(pa.int64()))
+    passes = [inputs["input_ids"].shape for _, inputs, *_ in tagger.groups(column)]
+    assert sum(rows for rows, _ in passes) == len(lengths)
+    assert all(width % 8 == 0 and rows * width <= 256 for rows, width in passes)
 
 
 @pytest.mark.parametrize("width", [8, 64])
