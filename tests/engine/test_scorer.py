@@ -116,6 +116,25 @@ def test_no_scoring_pass_exceeds_the_token_budget_and_every_sentence_is_in_one_g
             assert len(g) == 1 or widest.max() <= budget
 
 
+def test_a_gpu_scorers_passes_stay_within_max_batch_tokens(tiny_classifier):
+    """Widths (and rows) rounded up to 8 as on a GPU are counted in the budget, the
+    full-sentence passes' as the rule's."""
+    rng = np.random.default_rng(2)
+    rows = [rng.integers(5, 60, size=n) for n in rng.integers(1, 14, size=300)]  # short: rounding adds most
+    budget = 512
+    scorer = ImportanceScorer(tiny_classifier, delta=1.0, filter_stopwords=False, max_batch_tokens=budget,
+                              row_multiple=8)
+    scorer.pad_multiple = 8
+    labels = np.array([int(x.argmax()) for x in scorer.logits(rows)])
+    passes = []
+    forward = scorer.model.forward
+    scorer.model.forward = lambda *a, **k: passes.append(k["input_ids"].shape) or forward(*a, **k)
+    scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32), "label": labels,
+            "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+    assert len(passes) > 10 and all(width % 8 == 0 for _, width in passes)
+    assert max(n * width for n, width in passes) <= budget
+
+
 def test_a_shard_is_scored_in_fewer_passes_than_with_every_sentence_budgeted_at_full_length(tiny_classifier):
     """Passes are what a GPU pays for (each costs ~6 ms of Python and launches): one pass per
     wordpiece of each group's longest sentence, plus the full-sentence passes."""
