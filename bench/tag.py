@@ -66,7 +66,7 @@ def forward_alone(tagger, batches, backends=None) -> None:
 
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, options: dict) -> dict:
     """The tagger's forward passes alone, inputs already on the device, grouped (or packed:
-    `options`, MaskTagger's pack and real_tokens_only) as the engine does it but from all of
+    `options`, MaskTagger's pack, real_tokens_only and fixed_shapes) as the engine does it but from all of
     `rows` at once."""
     from engine.tagger import MaskTagger
 
@@ -93,20 +93,24 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     groups run first with PyTorch's cuDNN attention backend switched off (`no_cudnn_attention`,
     cold then warm: every other kernel meets the shapes here), then as the engine runs them
     (its `cold` then sees only cuDNN attention's per-shape plans for the first time). Then the
-    same groups with rows added (one [CLS] each) up to the most rows a group of their width
-    can hold: one shape per width, which a long run sees warm after its first shards
-    (`fixed_shapes`; not with `pack`, whose passes have one shape per width already).
+    same groups as a tagger with `fixed_shapes` runs them, rows added up to the most a pass of
+    their width can hold: one shape per width, which a long run sees warm after its first
+    shards (`fixed_shapes_`; not when `options` pack, whose passes have one shape per width
+    already, or fix the shapes themselves).
     `as_engine_only`: the engine's groups alone, cold then warm (`--shard-sweep`)."""
-    pack = options["pack"]
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
 
-    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
     shard = rows.column("doc_id").to_numpy() // shard_documents
     bounds = np.flatnonzero(np.diff(shard)) + 1
     pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
-    batches = [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
+
+    def passes(tagger):
+        return [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
+
+    tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
+    batches = passes(tagger)
 
     every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
@@ -114,8 +118,9 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
               "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
     variants = [("", batches, every)] if as_engine_only else [("no_cudnn_attention_", batches, every[1:]),
                                                                 ("", batches, every)]
-    if not pack and not as_engine_only:
-        variants.append(("fixed_shapes_", [fixed_shape(inputs, tagger) for inputs in batches], every))
+    if not (options["pack"] or options["fixed_shapes"] or as_engine_only):
+        fixed = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **{**options, "fixed_shapes": True})
+        variants.append(("fixed_shapes_", passes(fixed), every))
     for variant, runs, backends in variants:
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
         result[f"{variant}shapes"] = len({tuple(inputs["input_ids"].shape) for inputs in runs})
@@ -123,26 +128,6 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
             _, seconds = harness.timed(forward_alone, tagger, runs, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
-
-
-def fixed_shape(inputs, tagger):
-    """Padded-group inputs with rows added up to `max_batch_tokens // (width - pad_multiple + 1)`, the
-    most rows a length-sorted group of this padded width can have: one shape per width."""
-    import torch
-
-    ids, attention = inputs["input_ids"], inputs["attention"]
-    width = ids.shape[1]
-    extra = tagger.max_batch_tokens // max(1, width - tagger.pad_multiple + 1) - ids.shape[0]
-    if extra <= 0:
-        return inputs
-    pad = ids.new_full((extra, width), tagger.tokenizer.pad_token_id)
-    pad[:, 0] = tagger.tokenizer.cls_token_id
-    dummy = attention.new_zeros((extra, width))
-    # An added row is two tokens long: with one-token rows, the real-token encoder's CUDA
-    # attention leaves flash attention for a slower kernel.
-    dummy[:, :2] = True
-    return {"input_ids": torch.cat([ids, pad]), "attention": torch.cat([attention, dummy]),
-            "lengths": np.concatenate([inputs["lengths"], np.full(extra, 2, np.int64)])}
 
 
 def single_process(tagger_dir: str, files: list[str], out_dir: str, shard_documents: int, max_seq: int,
@@ -200,7 +185,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
                           "pack_sequences": options.get("pack", False),
-                          "real_tokens_only": options.get("real_tokens_only", False)}}
+                          "real_tokens_only": options.get("real_tokens_only", False),
+                          "fixed_shapes": options.get("fixed_shapes", False)}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -269,6 +255,9 @@ def main(argv=None) -> int:
     parser.add_argument("--real-tokens-only", action="store_true",
                         help="compute.real_tokens_only: the engine, its ceilings and the single process run the "
                              "real-token encoder")
+    parser.add_argument("--fixed-shapes", action="store_true",
+                        help="compute.fixed_shapes: the engine, its ceilings and the single process fill each padded "
+                             "pass up to the budget (one shape per width)")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -285,7 +274,8 @@ def main(argv=None) -> int:
 def measure(args, work: str) -> int:
     from jobs.config import TagConfig
 
-    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
+    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
+               "fixed_shapes": args.fixed_shapes}
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
@@ -305,6 +295,7 @@ def measure(args, work: str) -> int:
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
               "pack_sequences": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
+              "fixed_shapes": args.fixed_shapes,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -364,13 +355,15 @@ def measure(args, work: str) -> int:
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
     model += ", sentences packed in rows" if args.pack_sequences else ""
     model += ", real tokens only" if args.real_tokens_only else ""
+    model += ", fixed shapes" if args.fixed_shapes else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    variant = ("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
+    variant = (("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
+               + ("-fixed-shapes" if args.fixed_shapes else ""))
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)

@@ -122,7 +122,8 @@ class ModelActor:
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None, pack: bool = False, real_tokens_only: bool = False):
+                 cpu_threads: int | None = None, pack: bool = False, real_tokens_only: bool = False,
+                 fixed_shapes: bool = False):
         import torch
         import transformers
 
@@ -154,6 +155,11 @@ class ModelActor:
         # Padded passes on their real tokens only, with PyTorch's fused encoder layer
         # (compute.real_tokens_only, docs/config.md); None: Hugging Face's forward.
         self.encoder = RealTokenEncoder(self.model) if real_tokens_only else None
+        # Padded passes filled up to the rows the budget holds at their width: one shape per
+        # width, so a long run meets a few dozen shapes and a GPU sees each of them warm after
+        # the first shards (an H100 ran a shape it had not seen at 0.76 of the warm rate;
+        # compute.fixed_shapes, docs/config.md).
+        self.fixed_shapes = fixed_shapes
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -168,21 +174,27 @@ class ModelActor:
         every wordpiece of the group: its index in the column's values, its row in the group,
         its position in its row); wordpiece j of a row sits at column j + 1 (after [CLS]). The
         inputs: input_ids (B, T) and attention (B, T) bool on device, and each row's length
-        with [CLS] and [SEP] on the host (`lengths`). Built with array operations, no loop per row."""
+        with [CLS] and [SEP] on the host (`lengths`). Built with array operations, no loop per row.
+        With `fixed_shapes` a pass has B >= len(group) rows: the group's, then `[CLS] [SEP]`
+        rows up to what the budget holds at width T, whose outputs callers drop."""
         tok = self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
         for group in length_batches(lengths + 2, self.max_batch_tokens, self.pad_multiple):
             flat, within = ragged_index(offsets, group)
             width = round_up(int(lengths[group].max()) + 2, self.pad_multiple)
-            ids = np.full((len(group), width), tok.pad_token_id, dtype=np.int64)
+            n_rows = max(len(group), self.max_batch_tokens // width) if self.fixed_shapes else len(group)
+            # Added rows are two tokens long: with one-token rows the real-token encoder's CUDA
+            # attention leaves flash attention for a slower kernel.
+            sizes = np.concatenate([lengths[group] + 2, np.full(n_rows - len(group), 2, np.int64)])
+            ids = np.full((n_rows, width), tok.pad_token_id, dtype=np.int64)
             row = np.repeat(np.arange(len(group)), lengths[group])
             ids[row, within + 1] = values[flat]
             ids[:, 0] = tok.cls_token_id
-            ids[np.arange(len(group)), lengths[group] + 1] = tok.sep_token_id
-            attention = np.arange(width)[None, :] < (lengths[group] + 2)[:, None]
+            ids[np.arange(n_rows), sizes - 1] = tok.sep_token_id
+            attention = np.arange(width)[None, :] < sizes[:, None]
             ids_t, attention_t = self.on_device(ids, attention)
-            inputs = {"input_ids": ids_t, "attention": attention_t, "lengths": lengths[group] + 2}
+            inputs = {"input_ids": ids_t, "attention": attention_t, "lengths": sizes}
             yield group, inputs, flat, row, within
 
     def on_device(self, *arrays: np.ndarray) -> list:

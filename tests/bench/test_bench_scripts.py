@@ -109,7 +109,8 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
 
 
 @pytest.mark.parametrize(("flag", "key", "suffix"), [("--pack-sequences", "pack_sequences", "packed"),
-                                                     ("--real-tokens-only", "real_tokens_only", "real-tokens")])
+                                                     ("--real-tokens-only", "real_tokens_only", "real-tokens"),
+                                                     ("--fixed-shapes", "fixed_shapes", "fixed-shapes")])
 def test_tag_bench_variant_equals_the_single_process_loop_running_it_too(bench, local_ray, flag, key, suffix):
     run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", flag)
     out = result(bench, f"tag-tiny-dialog-{suffix}-shards75")
@@ -117,6 +118,7 @@ def test_tag_bench_variant_equals_the_single_process_loop_running_it_too(bench, 
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
     shards = out["shard_ceiling"]  # packed passes are rows of one width: no rows added to fix shapes
     assert 0 <= shards["padding"] < 1 and ("fixed_shapes_padding" in shards) == (key == "real_tokens_only")
+    assert out["engine"]["sentences"] == out["ceiling_sentences"]
 
 
 def test_grouping_bench_counts_the_tagging_actors_passes_by_shard_size(bench):
