@@ -24,9 +24,7 @@ import tag
 
 def grouping(tagger, rows, shard_documents: int) -> dict:
     """Passes of `tagger.groups` over `rows` cut into shards of `shard_documents` documents."""
-    shard = rows.column("doc_id").to_numpy() // shard_documents
-    bounds = np.flatnonzero(np.diff(shard)) + 1
-    pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
+    pieces = tag.shard_pieces(rows, shard_documents)
     shapes = [tuple(inputs["input_ids"].shape) for piece in pieces
               for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
     real = int(np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()).sum()) + 2 * rows.num_rows

@@ -83,6 +83,13 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, optio
             "max_batch_tokens": tagger.max_batch_tokens}
 
 
+def shard_pieces(rows: pa.Table, shard_documents: int) -> list[pa.Table]:
+    """Sentence rows (ordered by doc_id) cut into shards of `shard_documents` consecutive documents."""
+    shard = rows.column("doc_id").to_numpy() // shard_documents
+    bounds = np.flatnonzero(np.diff(shard)) + 1
+    return [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
+
+
 def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_batch_tokens: int | None,
                   options: dict, as_engine_only: bool = False) -> dict:
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
@@ -102,9 +109,7 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
 
     from engine.tagger import MaskTagger
 
-    shard = rows.column("doc_id").to_numpy() // shard_documents
-    bounds = np.flatnonzero(np.diff(shard)) + 1
-    pieces = [rows.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, rows.num_rows])]
+    pieces = shard_pieces(rows, shard_documents)
 
     def passes(tagger):
         return [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
