@@ -80,7 +80,9 @@ def ray_session(cfg: PipelineConfig):
         # dashboard (127.0.0.1:8265, or the next free port): the state API it serves is what Ray
         # Train's placement-group cleaner polls once a second, warning each time it is missing
         # (353 lines in one demo run without it); a demo fine-tune took 68.4 s with it, 70.1 s without.
-        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=True,
+        # None, not True: started where ray[default] is installed, skipped on a minimal ray (True
+        # refuses to start there).
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=None,
                  runtime_env=LOCAL_RUNTIME_ENV)
     try:
         yield

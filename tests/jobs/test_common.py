@@ -38,3 +38,25 @@ def test_a_local_ray_started_for_a_command_serves_the_state_api_that_ray_train_p
                           timeout=180, check=False)
     assert done.returncode == 0 and "state API served" in done.stdout, done.stderr[-3000:]
     assert "a worker asking about itself is told ALIVE" in done.stdout, done.stdout
+
+
+MINIMAL_RAY = """
+import sys, types
+sys.modules["ray.dashboard.optional_deps"] = None  # what `pip install ray` without [default] lacks
+import ray
+from jobs.common import ray_session
+
+cfg = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=1))
+with ray_session(cfg):
+    print("ran", ray.get(ray.put(7)))
+"""
+
+
+def test_a_local_ray_starts_where_ray_is_installed_without_its_dashboard(local_ray):
+    """The GPU test machine has `ray` from a wheel, not `ray[default]`: asking for the dashboard
+    there made every command fail before it began."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", MINIMAL_RAY], env=env, cwd=PROJECT, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert done.returncode == 0 and "ran 7" in done.stdout, done.stderr[-3000:]
