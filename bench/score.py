@@ -19,10 +19,9 @@ Real TFLOP/s counts only the tokens of each auxiliary sequence ([CLS] s' w_i [SE
 Passes: forward passes run (the rule needs one per wordpiece of a group's longest sentence); on
 a GPU each costs milliseconds of Python and kernel launches whatever its size. The engine's
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
-score`, whose passes change shape at every step) and again; the first is also run with PyTorch's
-cuDNN attention backend off (whose per-shape plans are one suspect for what a new shape costs),
-and with each pass's rows rounded up to a multiple (`ImportanceScorer(row_multiple=...)`, copies
-of a row whose results are dropped) so that shapes recur. The engine also runs with its padded
+score`, whose passes change shape at every step) and again; the one call is also run with
+PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan
+per new shape; `engine.models.without_cudnn_attention`). The engine also runs with its padded
 passes on their real tokens only (`real_tokens_only`, engine/encoder.py), at fp32 (decisions
 against the published style's) and in the default dtype.
 """
@@ -129,9 +128,6 @@ def main(argv=None) -> int:
                         help="tokens per forward pass to try (default: the engine's default only)")
     parser.add_argument("--shard-sentences", type=int, nargs="*", default=[2048],
                         help="sentences per call in the shard runs, as taskpt score's shards feed the actor")
-    parser.add_argument("--row-multiple", type=int, default=None,
-                        help="rows per pass rounded up to this in one run, so pass shapes recur (default: 128 on "
-                             "a GPU; 1 on CPU, where rows rounded up to 128 in 2,048-token passes take many minutes)")
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
@@ -147,7 +143,6 @@ def measure(args, work: str) -> int:
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
-    args.row_multiple = args.row_multiple or (128 if dev.type == "cuda" else 1)
     fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
     reference, tok = fp32_scorer.model, fp32_scorer.tokenizer  # the baseline runs the same fp32 weights
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
@@ -179,18 +174,14 @@ def measure(args, work: str) -> int:
         decisions, first_s, seconds, passes, gib = run
         return how + (", first time (new shapes)" if first else ""), decisions, first_s if first else seconds, gib, passes
 
-    def diagnostics(scorer, per_pass, fast, off):
-        """The default budget's other runs: rows per pass rounded up, then shard-sized calls;
-        table rows for them and for the first times of `fast` and `off` (cuDNN attention off),
-        and how many decisions each variant differs by from `fast`."""
-        scorer.row_multiple = args.row_multiple
-        runs = {f"rows per pass a multiple of {args.row_multiple}": engine_run(scorer, args.sentences)}
-        scorer.row_multiple = 1
-        for size in args.shard_sentences:
-            runs[f"calls of {size} sentences"] = engine_run(scorer, args.sentences, size)
-        rows_out = [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
-        rows_out += [table_row(per_pass, fast, first=True), table_row(f"{per_pass}, cuDNN attention off", off),
-                     table_row(f"{per_pass}, cuDNN attention off", off, first=True)]
+    def diagnostics(scorer, per_pass, fast):
+        """The default budget's other runs: shard-sized calls, then one call with cuDNN attention
+        allowed (after the others: only its per-shape plans are new); table rows for them and
+        for the first time of `fast`, and how many decisions each differs by from `fast`."""
+        runs = {f"calls of {size} sentences": engine_run(scorer, args.sentences, size) for size in args.shard_sentences}
+        runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
+        rows_out = [table_row(per_pass, fast, first=True)]
+        rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
         differing = {how: int(sum((a != b).sum() for a, b in zip(fast[0], run[0]))) for how, run in runs.items()}
         return rows_out, differing
 
@@ -214,13 +205,11 @@ def measure(args, work: str) -> int:
     differing_real = int(sum((a != b).sum() for a, b in zip(baseline, fp32_real[0])))
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default
-    # budget, new batch shapes are met first with PyTorch's cuDNN attention backend off (every
-    # kernel sees them for the first time), then with it (only its per-shape plans are new);
-    # then with each pass's rows rounded up to --row-multiple (shapes recur); then in calls of
-    # shard size.
+    # budget, then in calls of shard size, then with cuDNN attention allowed.
     from torch.nn.attention import SDPBackend
 
-    no_cudnn = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                  SDPBackend.MATH]
     fast_runs, extra_runs, default_budget = [], [], None
     for budget in [None, *(args.budgets or [])]:
         if fast_runs and budget == default_budget:
@@ -229,11 +218,10 @@ def measure(args, work: str) -> int:
         per_pass = f"{fast_scorer.max_batch_tokens} tokens/pass"
         if budget is None:
             default_budget = fast_scorer.max_batch_tokens
-            off = engine_run(fast_scorer, args.sentences, backends=no_cudnn)  # first: every kernel meets the shapes
         fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
-            extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast, off)
+            extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
             # The same one call with padded passes run on their real tokens only.
             real_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, real_tokens_only=True)
             real = engine_run(real_scorer, args.sentences)

@@ -42,7 +42,6 @@ def rows(out: str) -> list[dict]:
         ratio = e["sentences_per_s"] / c["sentences_per_s"]
         variant = ((", packed" if t.get("pack_sequences") else "")
                    + (", real tokens only" if t.get("real_tokens_only") else "")
-                   + (", fixed shapes" if t.get("fixed_shapes") else "")
                    + (f", shards of {t['shard_documents']:,} documents"
                       if t.get("shard_documents", TagConfig.shard_documents) != TagConfig.shard_documents else ""))
         stage = f"tagging ({t['shape']}, {t['source']}{variant})"

@@ -66,7 +66,7 @@ def forward_alone(tagger, batches, backends=None) -> None:
 
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, options: dict) -> dict:
     """The tagger's forward passes alone, inputs already on the device, grouped (or packed:
-    `options`, MaskTagger's pack, real_tokens_only and fixed_shapes) as the engine does it but from all of
+    `options`, MaskTagger's pack and real_tokens_only) as the engine does it but from all of
     `rows` at once."""
     from engine.tagger import MaskTagger
 
@@ -95,16 +95,11 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
-    the first time, `warm` once every shape has been run (on an H100 the same passes ran 0.82x
-    as fast cold as warm; docs/performance.md). Which part of a first sight costs: the engine's
-    groups run first with PyTorch's cuDNN attention backend switched off (`no_cudnn_attention`,
-    cold then warm: every other kernel meets the shapes here), then as the engine runs them
-    (its `cold` then sees only cuDNN attention's per-shape plans for the first time). Then the
-    same groups as a tagger with `fixed_shapes` runs them, rows added up to the most a pass of
-    their width can hold: one shape per width, which a long run sees warm after its first
-    shards (`fixed_shapes_`; not when `options` pack, whose passes have one shape per width
-    already, or fix the shapes themselves).
-    `as_engine_only`: the engine's groups alone, cold then warm (`--shard-sweep`)."""
+    the first time, `warm` once every shape has been run. Then the same passes with PyTorch's
+    cuDNN attention kernel allowed, as the engine ran them until 2026-11-27 (`cudnn_attention_`:
+    its `cold` sees only cuDNN's per-shape plans for the first time; on an H200 they ran at 0.70
+    of the rate without it cold, 0.93 warm; docs/performance.md).
+    `as_engine_only`: the engine's passes alone, cold then warm (`--shard-sweep`)."""
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
@@ -117,15 +112,12 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
     batches = passes(tagger)
 
-    every = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     result = {"shard_documents": shard_documents, "shards": len(pieces),
               "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
-    variants = [("", batches, every)] if as_engine_only else [("no_cudnn_attention_", batches, every[1:]),
-                                                                ("", batches, every)]
-    if not (options["pack"] or options["fixed_shapes"] or as_engine_only):
-        fixed = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **{**options, "fixed_shapes": True})
-        variants.append(("fixed_shapes_", passes(fixed), every))
+    # None: the kernels the engine lets PyTorch pick (engine.models.without_cudnn_attention on a GPU).
+    variants = [("", batches, None)] if as_engine_only else [("", batches, None), ("cudnn_attention_", batches, with_cudnn)]
     for variant, runs, backends in variants:
         result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
         result[f"{variant}shapes"] = len({tuple(inputs["input_ids"].shape) for inputs in runs})
@@ -190,8 +182,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
                           "pack_sequences": options.get("pack", False),
-                          "real_tokens_only": options.get("real_tokens_only", False),
-                          "fixed_shapes": options.get("fixed_shapes", False)}}
+                          "real_tokens_only": options.get("real_tokens_only", False)}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -260,9 +251,6 @@ def main(argv=None) -> int:
     parser.add_argument("--real-tokens-only", action="store_true",
                         help="compute.real_tokens_only: the engine, its ceilings and the single process run the "
                              "real-token encoder")
-    parser.add_argument("--fixed-shapes", action="store_true",
-                        help="compute.fixed_shapes: the engine, its ceilings and the single process fill each padded "
-                             "pass up to the budget (one shape per width)")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -279,8 +267,7 @@ def main(argv=None) -> int:
 def measure(args, work: str) -> int:
     from jobs.config import TagConfig
 
-    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
-               "fixed_shapes": args.fixed_shapes}
+    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
@@ -300,7 +287,6 @@ def measure(args, work: str) -> int:
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
               "pack_sequences": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
-              "fixed_shapes": args.fixed_shapes,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -329,8 +315,8 @@ def measure(args, work: str) -> int:
                       "seconds": sweep["seconds"], "of ceiling": sweep["sentences_per_s"] / c["sentences_per_s"],
                       "real TFLOP/s": sweep["tflops"], "peak GiB": sweep["peak_gib"]})
     shards = result["shard_ceiling"]
-    for variant, what in (("no_cudnn_attention_", "as the engine groups, cuDNN attention off"),
-                          ("", "as the engine groups"), ("fixed_shapes_", "rows added to one shape per width")):
+    for variant, what in (("", "as the engine groups"),
+                          ("cudnn_attention_", "as the engine groups, cuDNN attention on (the engine until 2026-11-27)")):
         if f"{variant}padding" not in shards:
             continue
         for name in ("cold", "warm"):
@@ -360,15 +346,13 @@ def measure(args, work: str) -> int:
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
     model += ", sentences packed in rows" if args.pack_sequences else ""
     model += ", real tokens only" if args.real_tokens_only else ""
-    model += ", fixed shapes" if args.fixed_shapes else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    variant = (("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
-               + ("-fixed-shapes" if args.fixed_shapes else ""))
+    variant = ("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)

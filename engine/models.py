@@ -108,6 +108,17 @@ def additive_mask(attention, dtype):
     return (1.0 - attention[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
+def without_cudnn_attention(torch) -> None:
+    """Keeps PyTorch's scaled-dot-product attention off its cuDNN kernel in this process (flash
+    and memory-efficient attention remain). cuDNN attention builds a plan for each batch shape it
+    has not seen, and the engine's passes change shape all the time (the bench corpus's 139
+    tagging passes have 75 shapes). On an H200, BERT-base (docs/performance.md, 2026-11-27): the
+    tagger's passes shard by shard ran at 44,136 sentences/s the first time with it against
+    63,036 without, 59,615 against 64,315 again; scoring 989 against 3,044 the first time, 3,436
+    against 3,869 again. A process-wide flag: a model actor has its process to itself."""
+    torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 class ModelActor:
     """A Ray Data callable class: loads its model once in `__init__`, then maps batches.
 
@@ -122,8 +133,7 @@ class ModelActor:
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None, pack: bool = False, real_tokens_only: bool = False,
-                 fixed_shapes: bool = False):
+                 cpu_threads: int | None = None, pack: bool = False, real_tokens_only: bool = False):
         import torch
         import transformers
 
@@ -136,6 +146,8 @@ class ModelActor:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu" and cpu_threads:
             torch.set_num_threads(cpu_threads)
+        if self.device.type == "cuda":
+            without_cudnn_attention(torch)
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)
@@ -155,11 +167,6 @@ class ModelActor:
         # Padded passes on their real tokens only, with PyTorch's fused encoder layer
         # (compute.real_tokens_only, docs/config.md); None: Hugging Face's forward.
         self.encoder = RealTokenEncoder(self.model) if real_tokens_only else None
-        # Padded passes filled up to the rows the budget holds at their width: one shape per
-        # width, so a long run meets a few dozen shapes and a GPU sees each of them warm after
-        # the first shards (an H100 ran a shape it had not seen at 0.76 of the warm rate;
-        # compute.fixed_shapes, docs/config.md).
-        self.fixed_shapes = fixed_shapes
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -174,24 +181,19 @@ class ModelActor:
         every wordpiece of the group: its index in the column's values, its row in the group,
         its position in its row); wordpiece j of a row sits at column j + 1 (after [CLS]). The
         inputs: input_ids (B, T) and attention (B, T) bool on device, and each row's length
-        with [CLS] and [SEP] on the host (`lengths`). Built with array operations, no loop per row.
-        With `fixed_shapes` a pass has B >= len(group) rows: the group's, then `[CLS] [SEP]`
-        rows up to what the budget holds at width T, whose outputs callers drop."""
+        with [CLS] and [SEP] on the host (`lengths`). Built with array operations, no loop per row."""
         tok = self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
         for group in length_batches(lengths + 2, self.max_batch_tokens, self.pad_multiple):
             flat, within = ragged_index(offsets, group)
             width = round_up(int(lengths[group].max()) + 2, self.pad_multiple)
-            n_rows = max(len(group), self.max_batch_tokens // width) if self.fixed_shapes else len(group)
-            # Added rows are two tokens long: with one-token rows the real-token encoder's CUDA
-            # attention leaves flash attention for a slower kernel.
-            sizes = np.concatenate([lengths[group] + 2, np.full(n_rows - len(group), 2, np.int64)])
-            ids = np.full((n_rows, width), tok.pad_token_id, dtype=np.int64)
+            sizes = lengths[group] + 2
+            ids = np.full((len(group), width), tok.pad_token_id, dtype=np.int64)
             row = np.repeat(np.arange(len(group)), lengths[group])
             ids[row, within + 1] = values[flat]
             ids[:, 0] = tok.cls_token_id
-            ids[np.arange(n_rows), sizes - 1] = tok.sep_token_id
+            ids[np.arange(len(group)), sizes - 1] = tok.sep_token_id
             attention = np.arange(width)[None, :] < sizes[:, None]
             ids_t, attention_t = self.on_device(ids, attention)
             inputs = {"input_ids": ids_t, "attention": attention_t, "lengths": sizes}

@@ -54,9 +54,6 @@ class ActorPool:
     # Scoring and tagging actors run padded passes on their real tokens only
     # (engine.encoder.RealTokenEncoder: nested tensors, PyTorch's fused encoder layer).
     real_tokens_only: bool = False
-    # Tagging actors fill each padded pass with rows up to the budget at its width: one batch
-    # shape per width (engine.models.ModelActor.padded_groups).
-    fixed_shapes: bool = False
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
@@ -129,7 +126,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
     return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences,
-                                       real_tokens_only=pool.real_tokens_only, fixed_shapes=pool.fixed_shapes), pool)
+                                             real_tokens_only=pool.real_tokens_only), pool)
 
 
 def _read_source_shards(batch: dict[str, np.ndarray]):

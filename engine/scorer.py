@@ -16,15 +16,12 @@ from engine.stopwords import stopword_mask
 
 def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
                          delta: float, cls_id: int, sep_id: int, pad_id: int, device,
-                         pad_multiple: int = 1, row_multiple: int = 1) -> list[np.ndarray]:
+                         pad_multiple: int = 1) -> list[np.ndarray]:
     """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
     sequences stay on `device` as one tensor and the decisions are taken there. The host never
     waits for the device between steps (see `_PrefixWidth`; the real-token encoder does, to
     learn the rows' lengths). `classify(input_ids, attention)`: `ModelActor.classify`. Returns
-    one bool array per row.
-    `row_multiple`: each pass's rows rounded up to a multiple of it (copies of an active row,
-    whose results are dropped), so that pass shapes recur; a new shape costs milliseconds on a
-    GPU (docs/performance.md)."""
+    one bool array per row."""
     import torch
 
     # Longest first: the rows that still have a w_i at step i are a prefix of the batch.
@@ -43,20 +40,18 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     for i in range(longest):
         n = int((lengths > i).sum())  # rows that have a w_i
         kept[:n, i] = True
-        m = round_up(n, row_multiple)  # rows in the pass: n, and copies of row n - 1
-        in_pass = slice(None, n) if m == n else torch.arange(m, device=device).clamp(max=n - 1)
-        k = kept[in_pass, : i + 1]  # (m, i+1)
+        k = kept[:n, : i + 1]  # (n, i+1)
         count = k.sum(1)  # tokens in s' per row
         width = round_up(width_bound.at_most(i, count) + 2, pad_multiple)
         # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
         slot = torch.where(k, k.cumsum(1), width)
-        ids = torch.full((m, width + 1), pad_id, dtype=torch.long, device=device)
-        ids.scatter_(1, slot, tokens[in_pass, : i + 1])
+        ids = torch.full((n, width + 1), pad_id, dtype=torch.long, device=device)
+        ids.scatter_(1, slot, tokens[:n, : i + 1])
         ids = ids[:, :width]
         ids[:, 0] = cls_id
-        ids[torch.arange(m, device=device), count + 1] = sep_id
+        ids[torch.arange(n, device=device), count + 1] = sep_id
         attention = torch.arange(width, device=device)[None, :] < (count + 2)[:, None]
-        probs = classify(ids, attention)[:n].float().softmax(-1)
+        probs = classify(ids, attention).float().softmax(-1)
         p_aux = probs[torch.arange(n, device=device), target[:n]]
         decision = (p_full_t[:n] - p_aux) < delta
         important[:n, i] = decision
@@ -110,10 +105,9 @@ class ImportanceScorer(ModelActor):
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
                  max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
-                 row_multiple: int = 1, real_tokens_only: bool = False):
+                 real_tokens_only: bool = False):
         super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, real_tokens_only=real_tokens_only)
         self.delta = delta
-        self.row_multiple = row_multiple  # rows per pass rounded up to this (1: as many as there are)
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 
     def process(self, batch: dict[str, np.ndarray]) -> pa.Table:
@@ -127,11 +121,11 @@ class ImportanceScorer(ModelActor):
         tok = self.tokenizer
         # Sentences of similar length share passes; each pass stays within the token budget.
         lengths = np.array([len(rows[i]) for i in scored])
-        for group in pass_groups(lengths, self.max_batch_tokens, self.pad_multiple, self.row_multiple):
+        for group in pass_groups(lengths, self.max_batch_tokens, self.pad_multiple):
             group = scored[group]
             decisions = importance_decisions(
                 self.classify, [rows[i] for i in group], labels[group], p_full[group], self.delta,
-                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.pad_multiple, self.row_multiple)
+                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.pad_multiple)
             for i, d in zip(group, decisions):
                 important[i] = d
         train_labels = [
@@ -150,12 +144,12 @@ class ImportanceScorer(ModelActor):
         }, schema=SCHEMAS[IMPORTANCE])
 
 
-def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1, row_multiple: int = 1) -> list[np.ndarray]:
+def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> list[np.ndarray]:
     """Indexes of `lengths` (wordpieces per sentence) in groups scored together, longest first.
 
     A group of n sentences runs one pass per wordpiece of its longest; pass i holds the n_i
     sentences longer than i, each at most [CLS] + i kept + w_i + [SEP] wide, so its cost is
-    at most n_i * (i + 3) tokens (n_i rounded up to `row_multiple`, i + 3 to `pad_multiple`),
+    at most n_i * (i + 3) tokens (i + 3 rounded up to `pad_multiple`),
     and most are far narrower than the sentences. A group grows while its largest pass fits
     `max_tokens`: fewer groups than budgeting every row at its full length, and the passes a
     group costs are set by its longest sentence alone (4,000 review sentences at 65,536
@@ -169,7 +163,7 @@ def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1, row
     for k, j in enumerate(order):
         n = int(lengths[j])
         active[:n] += 1
-        passes = round_up(active[:int(lengths[order[start]])], row_multiple)  # rows per pass
+        passes = active[:int(lengths[order[start]])]  # rows per pass
         if k > start and (passes * width[:len(passes)]).max() > max_tokens:
             groups.append(order[start:k])
             start, active[:] = k, 0

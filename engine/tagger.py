@@ -34,8 +34,8 @@ class MaskTagger(ModelActor):
 
     def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int | None = None,
                  dtype: str = "auto", cpu_threads: int | None = None, pack: bool = False,
-                 real_tokens_only: bool = False, fixed_shapes: bool = False):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack, real_tokens_only, fixed_shapes)
+                 real_tokens_only: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack, real_tokens_only)
         self.mask_ratio = mask_ratio
 
     def process(self, batch) -> pa.Table:
@@ -72,7 +72,7 @@ class MaskTagger(ModelActor):
         """Queue the forward pass and the ranking on the device; nothing waits for it here.
         Returns scores (B, T) and, per row, the best k positions and their scores (B, k)."""
         torch = self.torch
-        logits = self.unpacked(self.forward(inputs).float(), gather)[: len(lengths)]  # (B, T, 2): the group's rows
+        logits = self.unpacked(self.forward(inputs).float(), gather)  # (B, T, 2)
         scores = logits[..., 1] - logits[..., 0]  # (B, T); wordpiece j at column j + 1
         column = torch.arange(scores.shape[1], device=scores.device)[None, :]
         last = torch.from_numpy(lengths).to(scores.device, non_blocking=True)[:, None]

@@ -209,4 +209,4 @@ def actor_pool(cfg: PipelineConfig):
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
                      tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences,
-                     real_tokens_only=c.real_tokens_only, fixed_shapes=c.fixed_shapes)
+                     real_tokens_only=c.real_tokens_only)

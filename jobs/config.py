@@ -56,8 +56,6 @@ class ComputeConfig:
                                         # groups); measured slower on CPU, not yet on a GPU (docs/performance.md)
     real_tokens_only: bool = False      # scoring and tagging actors skip padding (nested tensors, PyTorch's fused
                                         # encoder layer) instead of running Hugging Face's padded forward
-    fixed_shapes: bool = False          # tagging actors fill each padded pass with rows up to the budget: one batch
-                                        # shape per width; not yet measured on a GPU (docs/performance.md)
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
                                         # pretrain, evaluate); each asks 1/N of a GPU (a CPU training worker 1/N CPU)
 

@@ -44,7 +44,7 @@ def result(bench: dict, name: str) -> dict:
 
 
 def test_score_bench_decisions_match_the_published_style(bench):
-    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8", "--row-multiple", "4")
+    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8")
     out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
@@ -52,10 +52,10 @@ def test_score_bench_decisions_match_the_published_style(bench):
     runs = {r["run"].split(", ", 1)[1]: r for r in out["runs"][2:]}  # the engine in its default dtype
     one_call, in_shards = runs["float32, 2048 tokens/pass"], runs["float32, 2048 tokens/pass, calls of 8 sentences"]
     assert in_shards["passes"] > one_call["passes"] > 0  # one pass per wordpiece of each call's longest sentence
-    assert {"float32, 2048 tokens/pass, first time (new shapes)", "float32, 2048 tokens/pass, cuDNN attention off",
-            "float32, 2048 tokens/pass, cuDNN attention off, first time (new shapes)"} <= set(runs)
-    rounded = runs["float32, 2048 tokens/pass, rows per pass a multiple of 4"]
-    assert rounded["passes"] == one_call["passes"]  # as many passes, each with up to 3 more rows
+    with_cudnn = "float32, 2048 tokens/pass, cuDNN attention on (the engine until 2026-11-27)"
+    assert {"float32, 2048 tokens/pass, first time (new shapes)", with_cudnn, f"{with_cudnn}, first time (new shapes)"} <= set(runs)
+    assert runs[with_cudnn]["passes"] == one_call["passes"]  # the same passes, other attention kernels allowed
+    assert out["differing_decisions_one_call_vs_variants"]["cuDNN attention on (the engine until 2026-11-27)"] == 0
     # The real-token encoder runs the same passes and takes the same decisions.
     assert runs["float32, 2048 tokens/pass, real tokens only"]["passes"] == one_call["passes"]
     assert out["differing_decisions_one_call_vs_variants"]["real tokens only"] == 0
@@ -96,28 +96,25 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert [s["max_batch_tokens"] for s in out["ceiling_sweep"]] == [64]
     shards = out["shard_ceiling"]  # the forward passes alone, one shard's sentences at a time
     assert shards["shards"] == out["engine"]["shards"] and 0 <= shards["padding"] < 1 and shards["warm"]["seconds"] > 0
-    # Rows added to one shape per padded width: fewer shapes, more padding.
-    assert shards["fixed_shapes_shapes"] <= shards["shapes"] and shards["fixed_shapes_padding"] >= shards["padding"]
-    assert shards["no_cudnn_attention_shapes"] == shards["shapes"] and shards["no_cudnn_attention_cold"]["seconds"] > 0
+    # The same passes again with cuDNN attention allowed, as the engine ran them before.
+    assert shards["cudnn_attention_shapes"] == shards["shapes"] and shards["cudnn_attention_cold"]["seconds"] > 0
     # The same shard by shard timing at other shard sizes; one shard holding every document
     # is grouped as the ceiling groups them all at once.
     small, whole = out["shard_sweep"]
     assert small["shards"] == -(-out["documents"] // 150) and small["warm"]["seconds"] > 0
     assert whole["shards"] == 1 and whole["padding"] == pytest.approx(out["ceiling"]["padding"])
-    assert "fixed_shapes_padding" not in whole
+    assert "cudnn_attention_padding" not in whole
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
 @pytest.mark.parametrize(("flag", "key", "suffix"), [("--pack-sequences", "pack_sequences", "packed"),
-                                                     ("--real-tokens-only", "real_tokens_only", "real-tokens"),
-                                                     ("--fixed-shapes", "fixed_shapes", "fixed-shapes")])
+                                                     ("--real-tokens-only", "real_tokens_only", "real-tokens")])
 def test_tag_bench_variant_equals_the_single_process_loop_running_it_too(bench, local_ray, flag, key, suffix):
     run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", flag)
     out = result(bench, f"tag-tiny-dialog-{suffix}-shards75")
     assert out[key] is True and out["engine_equals_single_process"] is True
     assert out["engine"]["sentences"] == out["single_process"]["sentences"] >= 400
-    shards = out["shard_ceiling"]  # packed passes are rows of one width: no rows added to fix shapes
-    assert 0 <= shards["padding"] < 1 and ("fixed_shapes_padding" in shards) == (key == "real_tokens_only")
+    assert 0 <= out["shard_ceiling"]["padding"] < 1
     assert out["engine"]["sentences"] == out["ceiling_sentences"]
 
 

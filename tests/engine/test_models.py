@@ -94,3 +94,21 @@ def test_packed_rows_hold_every_sequence_once_without_overlap_within_the_width(w
         taken[r, s:s + n] += 1
     assert taken.max() == 1 and taken.sum() == sizes.sum()
     assert n_rows == -(-sizes.sum() // width) or taken.sum() / taken.size > 0.9  # nearly full rows
+
+
+def test_a_model_actor_on_a_gpu_keeps_attention_off_cudnn_and_one_on_cpu_leaves_it(tiny_tagger, monkeypatch):
+    """cuDNN attention builds a plan per new batch shape, and the engine's passes change shape
+    all the time (engine.models.without_cudnn_attention)."""
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        MaskTagger(tiny_tagger)
+        assert torch.backends.cuda.cudnn_sdp_enabled()  # on CPU: nothing changed
+        # The same actor as it starts on a GPU (the model's move to the device skipped).
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.nn.Module, "to", lambda self, *args, **kwargs: self)
+        assert MaskTagger(tiny_tagger).device.type == "cuda"
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

@@ -40,14 +40,11 @@ def reference_importance(model, tokenizer, ids: list[int], label: int, delta: fl
 # The tiny random model moves probabilities by about 1e-3; these thresholds cut through that
 # range (and avoid 0, where S is exactly 0 for a complete prefix).
 @pytest.mark.parametrize("delta", [0.0002, 0.001, 0.002])
-@pytest.mark.parametrize(("row_multiple", "real_tokens_only"), [
-    (1, False), (4, False),  # 4: passes padded with copies of a row, dropped after
-    (1, True),  # padded passes run on their real tokens only (engine.encoder)
-])
-def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta, row_multiple, real_tokens_only):
+@pytest.mark.parametrize("real_tokens_only", [False, True])  # True: padded passes on their real tokens (engine.encoder)
+def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta, real_tokens_only):
     tokenizer = load_tokenizer(tiny_classifier)
     scorer = ImportanceScorer(tiny_classifier, delta=delta, filter_stopwords=False, max_batch_tokens=64,
-                              row_multiple=row_multiple, real_tokens_only=real_tokens_only)
+                              real_tokens_only=real_tokens_only)
     rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
     model = BertForSequenceClassification.from_pretrained(tiny_classifier).eval()
     full = [model(input_ids=torch.tensor([[tokenizer.cls_token_id, *r, tokenizer.sep_token_id]])).logits[0] for r in rows]
@@ -105,25 +102,24 @@ def test_stop_words_never_get_label_one(tiny_classifier):
 def test_no_scoring_pass_exceeds_the_token_budget_and_every_sentence_is_in_one_group():
     rng = np.random.default_rng(0)
     lengths = np.clip(rng.lognormal(3.0, 0.5, 3000).astype(int), 1, 126)
-    for budget, multiple, rows in ((2048, 1, 1), (65536, 8, 1), (100, 1, 1), (4096, 8, 64)):
-        groups = pass_groups(lengths, budget, multiple, rows)
+    for budget, multiple in ((2048, 1), (65536, 8), (100, 1), (4096, 8)):
+        groups = pass_groups(lengths, budget, multiple)
         assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
         assert all(lengths[a].min() >= lengths[b].max() for a, b in zip(groups, groups[1:]))  # longest first
         for g in groups:
             steps = np.arange(lengths[g].max())
-            rows_per_pass = -(-(lengths[g][None, :] > steps[:, None]).sum(1) // rows) * rows
+            rows_per_pass = (lengths[g][None, :] > steps[:, None]).sum(1)
             widest = rows_per_pass * (-(-(steps + 3) // multiple) * multiple)  # [CLS] + i kept + w_i + [SEP]
             assert len(g) == 1 or widest.max() <= budget
 
 
 def test_a_gpu_scorers_passes_stay_within_max_batch_tokens(tiny_classifier):
-    """Widths (and rows) rounded up to 8 as on a GPU are counted in the budget, the
-    full-sentence passes' as the rule's."""
+    """Widths rounded up to 8 as on a GPU are counted in the budget, the full-sentence
+    passes' as the rule's."""
     rng = np.random.default_rng(2)
     rows = [rng.integers(5, 60, size=n) for n in rng.integers(1, 14, size=300)]  # short: rounding adds most
     budget = 512
-    scorer = ImportanceScorer(tiny_classifier, delta=1.0, filter_stopwords=False, max_batch_tokens=budget,
-                              row_multiple=8)
+    scorer = ImportanceScorer(tiny_classifier, delta=1.0, filter_stopwords=False, max_batch_tokens=budget)
     scorer.pad_multiple = 8
     labels = np.array([int(x.argmax()) for x in scorer.logits(rows)])
     passes = []

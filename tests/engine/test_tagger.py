@@ -110,17 +110,3 @@ def test_packed_rows_give_the_scores_and_masks_of_padded_groups(tiny_tagger):
     passes = [inputs["input_ids"].shape for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
     assert len(passes) >= 2 and all(shape == (1, 128) for shape in passes)
     _assert_same_tags(tagger(rows).to_pylist(), padded)
-
-
-@pytest.mark.parametrize("real_tokens_only", [False, True])
-def test_fixed_shapes_give_the_scores_and_masks_of_padded_groups_in_one_shape_per_width(tiny_tagger,
-                                                                                         real_tokens_only):
-    rows = _mixed_length_rows(tiny_tagger)
-    padded = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64)(rows).to_pylist()
-    tagger = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64, fixed_shapes=True,
-                        real_tokens_only=real_tokens_only)
-    passes = [(len(group), inputs["input_ids"].shape) for group, inputs, *_ in tagger.groups(rows.column("input_ids"))]
-    assert any(n < shape[0] for n, shape in passes), "some pass got rows added"
-    for n, (rows_in_pass, width) in passes:  # the most rows the budget holds at that width
-        assert rows_in_pass == max(n, 64 // width)
-    _assert_same_tags(tagger(rows).to_pylist(), padded)

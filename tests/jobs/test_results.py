@@ -7,6 +7,7 @@ import pytest
 
 from jobs.report import comparisons, compute, markdown, summary
 
+
 def within_rounding(value):
     """The record's numbers with every float compared to 1e-9: sums of seconds drawn on another
     Python differ in the last bit (3.12's sum() compensates, 3.11's does not)."""
