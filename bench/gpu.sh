@@ -6,8 +6,7 @@
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; tag-reviews-packed,
-#                                           # tag-reviews-real-tokens, tag-reviews-shards and
-#                                           # train-job only when named)
+#                                           # tag-reviews-shards and train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -42,13 +41,11 @@ step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
 step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
-# Not by default: the same tagging run with sentences packed in rows (compute.pack_sequences)
-# or on real tokens only (compute.real_tokens_only), to compare with tag-reviews; and what one
-# training job costs beyond its steps (two jobs, ~1 minute).
+# Not by default: the same tagging run with sentences packed in rows (compute.pack_sequences),
+# to compare with tag-reviews; and what one training job costs beyond its steps (two jobs,
+# ~1 minute).
 step tag-reviews-packed 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --pack-sequences
-step tag-reviews-real-tokens 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
-  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --real-tokens-only
 # And tagging with shards of 20,000 documents, the forward alone also timed shard by shard with
 # shards of 10,000 and 50,000, cold and warm: a shard's sentences are grouped on their own, so
 # larger shards mean fewer passes (fewer new batch shapes) and less padding (200,000 review

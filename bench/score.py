@@ -21,9 +21,7 @@ a GPU each costs milliseconds of Python and kernel launches whatever its size. T
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
 score`, whose passes change shape at every step) and again; the one call is also run with
 PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan
-per new shape; `engine.models.without_cudnn_attention`). The engine also runs with its padded
-passes on their real tokens only (`real_tokens_only`, engine/encoder.py), at fp32 (decisions
-against the published style's) and in the default dtype.
+per new shape; `engine.models.without_cudnn_attention`).
 """
 from __future__ import annotations
 
@@ -96,7 +94,7 @@ def count_passes(model):
 @contextlib.contextmanager
 def count_scorer_passes(scorer):
     """Yields a list that grows by one at every forward pass of the engine's `scorer` (its
-    `classify`, which runs Hugging Face's model or the real-token encoder) inside the block."""
+    `classify`) inside the block."""
     calls, classify = [], scorer.classify
 
     def counted(*args, **kwargs):
@@ -198,11 +196,6 @@ def measure(args, work: str) -> int:
     fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
     del fp32_scorer, reference
-    # The real-token encoder (compute.real_tokens_only) at fp32 on the same sentences: its
-    # decisions against the published style's.
-    fp32_real = engine_run(ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32",
-                                            real_tokens_only=True), nb)
-    differing_real = int(sum((a != b).sum() for a, b in zip(baseline, fp32_real[0])))
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default
     # budget, then in calls of shard size, then with cuDNN attention allowed.
@@ -222,13 +215,6 @@ def measure(args, work: str) -> int:
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
-            # The same one call with padded passes run on their real tokens only.
-            real_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, real_tokens_only=True)
-            real = engine_run(real_scorer, args.sentences)
-            extra_runs = [table_row(f"{per_pass}, real tokens only", real),
-                          table_row(f"{per_pass}, real tokens only", real, first=True), *extra_runs]
-            differing_variants["real tokens only"] = int(sum((a != b).sum() for a, b in zip(fast[0], real[0])))
-            del real_scorer
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
@@ -250,23 +236,18 @@ def measure(args, work: str) -> int:
          "real TFLOP/s": tflops(fast, fast_s), "of matmul peak": tflops(fast, fast_s) / peak, "peak GiB": fast_peak,
          "passes": passes}
         for how, fast, fast_s, fast_peak, passes in fast_runs
-    ] + [
-        {"run": "engine ImportanceScorer, fp32, real tokens only", "sentences": nb, "sentences/s": nb / fp32_real[2],
-         "x baseline": baseline_s / fp32_real[2], "real TFLOP/s": tflops(fp32_real[0], fp32_real[2]),
-         "of matmul peak": tflops(fp32_real[0], fp32_real[2]) / peak, "peak GiB": fp32_real[4], "passes": fp32_real[3]},
     ]  # summary.py reads the first three as published style, fp32, default dtype
     lengths = np.array([len(r) for r in rows])
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
-          f"{sum(len(d) for d in baseline)} ({differing_real} with real tokens only); "
+          f"{sum(len(d) for d in baseline)}; "
           f"important wordpieces: {important:.1%}; decisions differing between "
           f"one call and the variants ({dtype}: other passes, other rounding): {differing_variants}")
     harness.write_json(args.out, f"score-{args.shape}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
-        "differing_decisions_fp32_real_tokens_only": differing_real,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
     return 0 if differing == 0 else 1
 

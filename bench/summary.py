@@ -28,20 +28,10 @@ def rows(out: str) -> list[dict]:
         table.append({"stage": f"scoring ({s['shape']})", "measure": "real TFLOP/s, share of matmul peak",
                       "baseline": s["matmul_peak_tflops"], "taskpt": fast["real TFLOP/s"],
                       "ratio": fast["of matmul peak"], "target": ">= 0.40", "met": fast["of matmul peak"] >= 0.40})
-        real = [r for r in s["runs"] if r["run"].endswith("tokens/pass, real tokens only")]
-        if real:  # the same call with padded passes run on their real tokens only (compute.real_tokens_only)
-            stage, real = f"scoring ({s['shape']}, real tokens only)", real[0]
-            table.append({"stage": stage, "measure": "sentences/s vs published style",
-                          "baseline": base["sentences/s"], "taskpt": real["sentences/s"],
-                          "ratio": real["x baseline"], "target": ">= 60x", "met": real["x baseline"] >= 60})
-            table.append({"stage": stage, "measure": "real TFLOP/s, share of matmul peak",
-                          "baseline": s["matmul_peak_tflops"], "taskpt": real["real TFLOP/s"],
-                          "ratio": real["of matmul peak"], "target": ">= 0.40", "met": real["of matmul peak"] >= 0.40})
     for t in load(out, "tag-*.json"):
         c, e = t["ceiling"], t["engine"]
         ratio = e["sentences_per_s"] / c["sentences_per_s"]
         variant = ((", packed" if t.get("pack_sequences") else "")
-                   + (", real tokens only" if t.get("real_tokens_only") else "")
                    + (f", shards of {t['shard_documents']:,} documents"
                       if t.get("shard_documents", TagConfig.shard_documents) != TagConfig.shard_documents else ""))
         stage = f"tagging ({t['shape']}, {t['source']}{variant})"

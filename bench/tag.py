@@ -66,7 +66,7 @@ def forward_alone(tagger, batches, backends=None) -> None:
 
 def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, options: dict) -> dict:
     """The tagger's forward passes alone, inputs already on the device, grouped (or packed:
-    `options`, MaskTagger's pack and real_tokens_only) as the engine does it but from all of
+    `options`, MaskTagger's pack) as the engine does it but from all of
     `rows` at once."""
     from engine.tagger import MaskTagger
 
@@ -159,7 +159,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
                 max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
                 concurrent_shards: int | None = None, options: dict | None = None) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock. `options`:
-    MaskTagger's pack and real_tokens_only, as compute.pack_sequences and compute.real_tokens_only."""
+    MaskTagger's pack, as compute.pack_sequences."""
     options = options or {}
     import shutil
 
@@ -181,8 +181,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
-                          "pack_sequences": options.get("pack", False),
-                          "real_tokens_only": options.get("real_tokens_only", False)}}
+                          "pack_sequences": options.get("pack", False)}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -248,9 +247,6 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrent-shards", type=int, default=None, help="compute.concurrent_shards (default: its default)")
     parser.add_argument("--pack-sequences", action="store_true",
                         help="compute.pack_sequences: the engine, its ceiling and the single process pack rows")
-    parser.add_argument("--real-tokens-only", action="store_true",
-                        help="compute.real_tokens_only: the engine, its ceilings and the single process run the "
-                             "real-token encoder")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -267,7 +263,7 @@ def main(argv=None) -> int:
 def measure(args, work: str) -> int:
     from jobs.config import TagConfig
 
-    options = {"pack": args.pack_sequences, "real_tokens_only": args.real_tokens_only}
+    options = {"pack": args.pack_sequences}
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
@@ -286,7 +282,7 @@ def measure(args, work: str) -> int:
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
-              "pack_sequences": args.pack_sequences, "real_tokens_only": args.real_tokens_only,
+              "pack_sequences": args.pack_sequences,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -345,14 +341,13 @@ def measure(args, work: str) -> int:
         result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
     model += ", sentences packed in rows" if args.pack_sequences else ""
-    model += ", real tokens only" if args.real_tokens_only else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    variant = ("-packed" if args.pack_sequences else "") + ("-real-tokens" if args.real_tokens_only else "")
+    variant = "-packed" if args.pack_sequences else ""
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)

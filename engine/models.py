@@ -126,18 +126,17 @@ class ModelActor:
     visible (the pool asks for one per actor), else on CPU. `dtype` "auto" is bf16 on CUDA and
     fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
     threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: `groups`
-    packs sequences in rows instead of padding groups (used by the tagger). `real_tokens_only`: padded
-    passes run through `engine.encoder.RealTokenEncoder`, on their real tokens only.
+    packs sequences in rows instead of padding groups (used by the tagger). On CUDA attention
+    stays off cuDNN's kernel (`without_cudnn_attention`).
     """
 
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None, pack: bool = False, real_tokens_only: bool = False):
+                 cpu_threads: int | None = None, pack: bool = False):
         import torch
         import transformers
 
-        from engine.encoder import RealTokenEncoder
         from engine.text import load_tokenizer
 
         if dtype not in INFERENCE_DTYPES:
@@ -164,9 +163,6 @@ class ModelActor:
         # a GPU's large passes span many lengths, so padded groups waste much of each pass there,
         # and packed passes have few distinct shapes (compute.pack_sequences, docs/config.md).
         self.pack = pack
-        # Padded passes on their real tokens only, with PyTorch's fused encoder layer
-        # (compute.real_tokens_only, docs/config.md); None: Hugging Face's forward.
-        self.encoder = RealTokenEncoder(self.model) if real_tokens_only else None
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -180,8 +176,8 @@ class ModelActor:
         `max_batch_tokens` tokens. Yields (row indexes, the pass's inputs for `forward`, and for
         every wordpiece of the group: its index in the column's values, its row in the group,
         its position in its row); wordpiece j of a row sits at column j + 1 (after [CLS]). The
-        inputs: input_ids (B, T) and attention (B, T) bool on device, and each row's length
-        with [CLS] and [SEP] on the host (`lengths`). Built with array operations, no loop per row."""
+        inputs: input_ids (B, T) and attention (B, T) bool on device. Built with array
+        operations, no loop per row."""
         tok = self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
@@ -196,7 +192,7 @@ class ModelActor:
             ids[np.arange(len(group)), sizes - 1] = tok.sep_token_id
             attention = np.arange(width)[None, :] < sizes[:, None]
             ids_t, attention_t = self.on_device(ids, attention)
-            inputs = {"input_ids": ids_t, "attention": attention_t, "lengths": sizes}
+            inputs = {"input_ids": ids_t, "attention": attention_t}
             yield group, inputs, flat, row, within
 
     def on_device(self, *arrays: np.ndarray) -> list:
@@ -259,20 +255,17 @@ class ModelActor:
         for group, inputs, flat, row, within in self.padded_groups(column):
             yield group, inputs, None, flat, row, within
 
-    def classify(self, input_ids, attention, lengths: np.ndarray | None = None):
+    def classify(self, input_ids, attention):
         """Logits of `[CLS] ... [SEP]` rows padded to (B, T), in the model's dtype: (B, C) for
         a sequence classifier, (B, T, C) per token. `attention` (B, T) bool marks the real
-        tokens, left-aligned; `lengths` (host) says the same where the caller knows it, so the
-        real-token encoder need not wait for the device to learn it."""
-        if self.encoder is not None:
-            return self.encoder(input_ids, attention, lengths)
+        tokens, left-aligned."""
         return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype)).logits
 
     def forward(self, inputs: dict):
         """Logits of one pass of `groups`: padded passes through `classify`, packed ones through
         Hugging Face's forward (their block-diagonal mask and restarting positions)."""
         if "attention" in inputs:
-            return self.classify(inputs["input_ids"], inputs["attention"], inputs["lengths"])
+            return self.classify(inputs["input_ids"], inputs["attention"])
         return self.model(**inputs).logits
 
     @staticmethod

@@ -51,9 +51,6 @@ class ActorPool:
     # Tagging actors pack sentences end to end in rows of one width (engine.models.packed_groups)
     # instead of padding length-sorted groups.
     pack_sequences: bool = False
-    # Scoring and tagging actors run padded passes on their real tokens only
-    # (engine.encoder.RealTokenEncoder: nested tensors, PyTorch's fused encoder layer).
-    real_tokens_only: bool = False
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
@@ -105,8 +102,7 @@ def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: 
     ds = ray.data.from_arrow([nest(name, rows) for name, rows in shards.items()])
     one_shard_per_block(ds)
     ds = _tokenize(ds, scorer_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords,
-                                                real_tokens_only=pool.real_tokens_only), pool)
+    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords), pool)
 
 
 def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path: str, *, fmt: str,
@@ -125,8 +121,8 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences,
-                                             real_tokens_only=pool.real_tokens_only), pool)
+    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences),
+                  pool)
 
 
 def _read_source_shards(batch: dict[str, np.ndarray]):

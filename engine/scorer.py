@@ -19,8 +19,8 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
                          pad_multiple: int = 1) -> list[np.ndarray]:
     """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
     sequences stay on `device` as one tensor and the decisions are taken there. The host never
-    waits for the device between steps (see `_PrefixWidth`; the real-token encoder does, to
-    learn the rows' lengths). `classify(input_ids, attention)`: `ModelActor.classify`. Returns
+    waits for the device between steps (see `_PrefixWidth`). `classify(input_ids, attention)`:
+    `ModelActor.classify`. Returns
     one bool array per row."""
     import torch
 
@@ -104,9 +104,8 @@ class ImportanceScorer(ModelActor):
     model_class = "BertForSequenceClassification"
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
-                 max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
-                 real_tokens_only: bool = False):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, real_tokens_only=real_tokens_only)
+                 max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads)
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 

@@ -15,7 +15,6 @@ from engine.contract import Manifest, fs, is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import reopen_damaged
 from engine.corpus import check_corpus, corpus_files
-from engine.encoder import real_token_encoder_supported
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
 from engine.readers import InputError
@@ -56,11 +55,7 @@ def entry_point(stage: str, body, argv: list[str] | None = None) -> int:
 def check_model(cfg: PipelineConfig) -> None:
     """The general model is a BERT checkpoint the configured model actors can run (the scorer
     and the tagger are fine-tuned from it, so they share its architecture)."""
-    config = check_bert_checkpoint(cfg.model)
-    reason = real_token_encoder_supported(config) if cfg.compute.real_tokens_only else None
-    if reason:
-        raise InputError(f"compute.real_tokens_only: the model {cfg.model} cannot run on its real tokens only: "
-                         f"{reason}; set compute.real_tokens_only: false")
+    check_bert_checkpoint(cfg.model)
 
 
 @contextlib.contextmanager
@@ -208,5 +203,4 @@ def actor_pool(cfg: PipelineConfig):
     concurrent = c.concurrent_shards or (2 if gpus else 1)
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
-                     tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences,
-                     real_tokens_only=c.real_tokens_only)
+                     tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences)

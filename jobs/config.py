@@ -54,8 +54,6 @@ class ComputeConfig:
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
     pack_sequences: bool = False        # tagging actors pack sentences end to end in fixed-width rows (not padded
                                         # groups); measured slower on CPU, not yet on a GPU (docs/performance.md)
-    real_tokens_only: bool = False      # scoring and tagging actors skip padding (nested tensors, PyTorch's fused
-                                        # encoder layer) instead of running Hugging Face's padded forward
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
                                         # pretrain, evaluate); each asks 1/N of a GPU (a CPU training worker 1/N CPU)
 

@@ -90,18 +90,6 @@ def _assert_same_tags(got: list[dict], expected: list[dict]) -> None:
         assert a["mask_positions"] == b["mask_positions"]
 
 
-def test_real_tokens_only_gives_the_scores_and_masks_of_padded_groups(tiny_tagger):
-    rows = _mixed_length_rows(tiny_tagger)
-    # Groups of 64 tokens: several passes, each padded to its longest row.
-    padded = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64)(rows).to_pylist()
-    tagger = MaskTagger(tiny_tagger, mask_ratio=0.3, max_batch_tokens=64, real_tokens_only=True)
-    calls = []
-    tagger.model.forward = lambda *args, **kwargs: calls.append(1)  # Hugging Face's padded forward is not run
-    real = tagger(rows).to_pylist()
-    assert not calls
-    _assert_same_tags(real, padded)
-
-
 def test_packed_rows_give_the_scores_and_masks_of_padded_groups(tiny_tagger):
     rows = _mixed_length_rows(tiny_tagger)
     padded = MaskTagger(tiny_tagger, mask_ratio=0.3)(rows).to_pylist()

@@ -127,26 +127,3 @@ def test_tagging_actors_pack_sentences_only_when_the_config_says_so(tmp_path, lo
     assert actor_pool(load_config(config_file(tmp_path, extra="compute: {pack_sequences: true}"))).pack_sequences is True
     with pytest.raises(ConfigError, match="compute.pack_sequences"):
         load_config(config_file(tmp_path, extra="compute: {pack_sequences: 3}"))
-
-
-def test_real_tokens_only_reaches_the_actor_pool_and_refuses_a_model_it_cannot_run(tmp_path, tiny_bert, local_ray):
-    import json
-    import shutil
-
-    from engine.readers import InputError
-    from jobs.common import actor_pool, check_model
-
-    assert actor_pool(load_config(config_file(tmp_path))).real_tokens_only is False
-    on = load_config(config_file(tmp_path, extra="compute: {real_tokens_only: true}"))
-    assert actor_pool(on).real_tokens_only is True
-    on.model = tiny_bert
-    check_model(on)  # a BERT with exact GELU: accepted
-    other = tmp_path / "gelu-new"
-    shutil.copytree(tiny_bert, other)
-    config = json.loads((other / "config.json").read_text())
-    (other / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new"}))
-    on.model = str(other)
-    with pytest.raises(InputError, match="compute.real_tokens_only: .* hidden_act is 'gelu_new'"):
-        check_model(on)
-    on.compute.real_tokens_only = False
-    check_model(on)
