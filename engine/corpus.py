@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from engine.contract import fs
@@ -23,12 +24,15 @@ def corpus_files(pattern: str, key: str = "domain.corpus") -> list[str]:
     return files
 
 
-def file_documents(path: str, columns: list[str], fmt: str, encoding: str) -> list[str]:
-    """Every document of one file, in order: each non-blank cell of the text columns, row by row."""
+def file_documents(path: str, columns: list[str], fmt: str, encoding: str) -> pl.Series:
+    """Every document of one file, in order: each non-blank cell of the text columns, row by
+    row, stripped. Column operations, not a Python string per cell: the driver reads the whole
+    corpus this way before any work starts (4.3M documents: ~6 s as a Python list)."""
     table = read_table(path, fmt, encoding, columns[0])
     require_columns(path, table, columns)
-    cells = table.select(columns).rows()
-    return [str(c).strip() for row in cells for c in row if c is not None and str(c).strip()]
+    cells = table.select(pl.concat_list([pl.col(c).cast(pl.String) for c in columns]).alias("text"))
+    text = cells.get_column("text").explode().str.strip_chars()  # row by row, then column by column
+    return text.filter(text.is_not_null() & (text.str.len_chars() > 0))
 
 
 def check_corpus(files: list[str], columns: list[str], fmt: str, encoding: str) -> list[int]:
@@ -74,4 +78,4 @@ def read_shards(batch: dict[str, np.ndarray], columns: list[str], fmt: str, enco
         for start, stop, name in zip(starts, stops, names):
             yield nest(str(name), pa.table({
                 "doc_id": (int(index) << FILE_SHIFT) + np.arange(start, stop, dtype=np.int64),
-                "text": pa.array(docs[start:stop], pa.string())}))
+                "text": docs.slice(start, stop - start).to_arrow().cast(pa.string())}))

@@ -71,8 +71,9 @@ def test_corpus_with_no_text_is_refused_before_any_work(tmp_path):
 
 
 def test_corpus_documents_are_every_non_blank_cell_row_by_row(tmp_path):
-    path = write(tmp_path / "c.csv", "statement,reply\nhi there,hello\n ,only reply\n")
-    assert file_documents(path, ["statement", "reply"], "auto", "utf-8") == ["hi there", "hello", "only reply"]
+    path = write(tmp_path / "c.csv", "statement,reply\nhi there,hello\n ,only reply\n,\t\n  padded  ,\n")
+    assert file_documents(path, ["statement", "reply"], "auto", "utf-8").to_list() == [
+        "hi there", "hello", "only reply", "padded"]
 
 
 def test_corpus_glob_that_matches_nothing_names_the_key(tmp_path):
@@ -108,3 +109,10 @@ def test_a_pickled_checkpoint_is_refused_and_never_unpickled(tiny_tagger, tmp_pa
         check_bert_checkpoint(str(pickled))
     with pytest.raises(OSError, match="safetensors"):  # the loaders ask for safetensors only
         MaskTagger(str(pickled))
+
+
+def test_a_utf8_file_with_a_byte_order_mark_has_its_first_column_by_name(tmp_path):
+    """Spreadsheet exports start with one; it is not part of the first column's name."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbftext,label\ngood,1\nbad,0\n")
+    assert load_labeled(str(path), "text", "label")["text"].to_list() == ["good", "bad"]
