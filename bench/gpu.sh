@@ -5,8 +5,9 @@
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
-#                                           # tag-reviews tag-dialog scaling; tag-reviews-packed,
-#                                           # tag-reviews-shards and train-job only when named)
+#                                           # tag-reviews tag-dialog scaling; tag-reviews-large,
+#                                           # tag-reviews-packed, tag-reviews-shards and train-job
+#                                           # only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -38,6 +39,9 @@ step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --ceiling-budgets 16384 32768 131072 --skip-single --tokenizer-actors "$tok"
+# The same at 5M sentences: the job's start (~20 s on the H200) counts for less, as in a real corpus.
+step tag-reviews-large 240 bench/tag.py --shape $base --source reviews --sentences "$(n 5000000)" \
+  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --suffix=-large
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
 step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"

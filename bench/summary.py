@@ -34,7 +34,7 @@ def rows(out: str) -> list[dict]:
         variant = ((", packed" if t.get("pack_sequences") else "")
                    + (f", shards of {t['shard_documents']:,} documents"
                       if t.get("shard_documents", TagConfig.shard_documents) != TagConfig.shard_documents else ""))
-        stage = f"tagging ({t['shape']}, {t['source']}{variant})"
+        stage = f"tagging ({t['shape']}, {t['source']}, {e['sentences']:,} sentences{variant})"
         table.append({"stage": stage, "measure": "sentences/s vs forward-only ceiling",
                       "baseline": c["sentences_per_s"], "taskpt": e["sentences_per_s"], "ratio": ratio,
                       "target": ">= 0.80", "met": ratio >= 0.8})

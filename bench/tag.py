@@ -193,12 +193,47 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
         start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
         seconds = time.perf_counter() - start
+        start_up = start_breakdown(start_wall)
     from engine.contract import read_manifest
 
     manifest = read_manifest(plan.tagged)
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
             "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
-            "shards": len(manifest.shards), **steady_state(plan.tagged, manifest, start_wall)}, plan.tagged
+            "shards": len(manifest.shards), **steady_state(plan.tagged, manifest, start_wall),
+            "start": start_up}, plan.tagged
+
+
+def start_breakdown(start_wall: float) -> dict:
+    """Where the job's start went, from Ray's timeline of task events, in seconds after the
+    job started: the first read task, and for the tokenizer actors and the model actor (the
+    actor whose `__init__` took longest: it imports torch and loads the model) when their
+    `__init__` began and ended and their first call began. Before `__init__` a new worker
+    process starts and imports Ray Data."""
+    import ray
+
+    inits, calls, reads = {}, {}, []
+    for event in ray.timeline():
+        if event.get("ph") != "X":
+            continue
+        name, at, seconds = event.get("cat", ""), event["ts"] / 1e6 - start_wall, event["dur"] / 1e6
+        worker = (event.get("pid"), event.get("tid"))
+        if name.startswith("task::MapWorker(") and name.endswith(".__init__"):
+            inits[worker] = (at, at + seconds)
+        elif name.startswith("task::MapWorker(") and name.endswith(".submit"):
+            calls[worker] = min(calls.get(worker, at), at)
+        elif name.startswith("task::MapBatches(read_shards)"):
+            reads.append(at)
+    if not inits:
+        return {}
+    model = max(inits, key=lambda w: inits[w][1] - inits[w][0])
+    text = [w for w in inits if w != model]
+    out = {"first_read_task_s": min(reads, default=None),
+           "model_init_begin_s": inits[model][0], "model_init_end_s": inits[model][1],
+           "model_first_call_s": calls.get(model)}
+    if text:
+        out |= {"text_init_begin_s": min(inits[w][0] for w in text), "text_init_end_s": max(inits[w][1] for w in text),
+                "text_first_call_s": min((calls[w] for w in text if w in calls), default=None)}
+    return out
 
 
 def steady_state(out: str, manifest, start_wall: float) -> dict:
@@ -236,6 +271,8 @@ def main(argv=None) -> int:
 
     parser = harness.arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=2000)
+    parser.add_argument("--suffix", default="", help="appended to the JSON file's name (runs of one shape and source "
+                                                     "at other sizes)")
     parser.add_argument("--source", choices=("reviews", "dialog"), default="reviews")
     parser.add_argument("--tagger", default=None, help="a trained tagger checkpoint (default: random weights)")
     parser.add_argument("--shard-documents", type=int, default=TagConfig.shard_documents,
@@ -344,12 +381,17 @@ def measure(args, work: str) -> int:
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
+    if e.get("start"):
+        print("engine start, seconds after the job began: " + ", ".join(
+            f"{k.removesuffix('_s')} {v:.1f}" for k, v in e["start"].items() if v is not None)
+            + f", first shard written {e['first_shard_s']:.1f}")
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
     variant = "-packed" if args.pack_sequences else ""
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
+    variant += args.suffix
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 
