@@ -5,7 +5,7 @@
 #   ASSETS=.bench OUT=$OUT bench/gpu.sh
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
-#                                           # tag-reviews tag-dialog scaling; tag-reviews-large,
+#                                           # tag-reviews tag-dialog scaling; score-large, tag-reviews-large,
 #                                           # tag-reviews-packed, tag-reviews-shards and train-job
 #                                           # only when named)
 #
@@ -35,6 +35,10 @@ step() { local name=$1 limit=$2; shift 2
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
 step score 100 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)"
+# Scoring with four times the sentences in a call, and calls of 8,192: passes at 4,000 are about a
+# third of the token budget, and `taskpt score` calls an actor once per score.shard_examples.
+step score-large 120 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
+  --shard-sentences "$(n 2048)" "$(n 8192)" --suffix=-large
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \

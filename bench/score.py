@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--delta", type=float, default=0.01)
     parser.add_argument("--budgets", type=int, nargs="*", default=None,
                         help="tokens per forward pass to try (default: the engine's default only)")
+    parser.add_argument("--suffix", default="", help="appended to the JSON file's name (runs of one shape at other sizes)")
     parser.add_argument("--shard-sentences", type=int, nargs="*", default=[2048],
                         help="sentences per call in the shard runs, as taskpt score's shards feed the actor")
     parser.add_argument("--init-std", type=float, default=None,
@@ -245,7 +246,7 @@ def measure(args, work: str) -> int:
           f"{sum(len(d) for d in baseline)}; "
           f"important wordpieces: {important:.1%}; decisions differing between "
           f"one call and the variants ({dtype}: other passes, other rounding): {differing_variants}")
-    harness.write_json(args.out, f"score-{args.shape}", {
+    harness.write_json(args.out, f"score-{args.shape}{args.suffix}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})

@@ -143,7 +143,7 @@ def test_scaling_bench_and_summary(bench, local_ray, capsys):
 
     assert summary.main([bench["out"]]) == 0
     printed = capsys.readouterr().out
-    for stage in ("scoring (tiny)", "TaskPT step (tiny)", "scaling (tiny)"):
+    for stage in ("scoring (tiny, 24 sentences)", "TaskPT step (tiny)", "scaling (tiny)"):
         assert stage in printed
     assert re.search(r"tagging \(tiny, dialog, [\d,]+ sentences, shards of 75 documents\)", printed)
 
