@@ -216,6 +216,8 @@ def start_breakdown(start_wall: float) -> dict:
         if event.get("ph") != "X":
             continue
         name, at, seconds = event.get("cat", ""), event["ts"] / 1e6 - start_wall, event["dur"] / 1e6
+        if at < 0:
+            continue  # before this job: a Ray already running (the test suite's) has earlier events
         worker = (event.get("pid"), event.get("tid"))
         if name.startswith("task::MapWorker(") and name.endswith(".__init__"):
             inits[worker] = (at, at + seconds)
