@@ -27,7 +27,8 @@ def corpus_files(pattern: str, key: str = "domain.corpus") -> list[str]:
 def file_documents(path: str, columns: list[str], fmt: str, encoding: str) -> pl.Series:
     """Every document of one file, in order: each non-blank cell of the text columns, row by
     row, stripped. Column operations, not a Python string per cell: the driver reads the whole
-    corpus this way before any work starts (4.3M documents: ~6 s as a Python list)."""
+    corpus this way before any work starts (433,416 review documents on 2 cores: 0.64 s as
+    Python strings, 0.38 s so)."""
     table = read_table(path, fmt, encoding, columns[0])
     require_columns(path, table, columns)
     cells = table.select(pl.concat_list([pl.col(c).cast(pl.String) for c in columns]).alias("text"))

@@ -121,8 +121,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences),
-                  pool)
+    return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences), pool)
 
 
 def _read_source_shards(batch: dict[str, np.ndarray]):

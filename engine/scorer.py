@@ -20,8 +20,7 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
     sequences stay on `device` as one tensor and the decisions are taken there. The host never
     waits for the device between steps (see `_PrefixWidth`). `classify(input_ids, attention)`:
-    `ModelActor.classify`. Returns
-    one bool array per row."""
+    `ModelActor.classify`. Returns one bool array per row."""
     import torch
 
     # Longest first: the rows that still have a w_i at step i are a prefix of the batch.
