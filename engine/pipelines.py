@@ -102,7 +102,8 @@ def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: 
     ds = ray.data.from_arrow([nest(name, rows) for name, rows in shards.items()])
     one_shard_per_block(ds)
     ds = _tokenize(ds, scorer_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords), pool)
+    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords),
+                  pool)
 
 
 def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path: str, *, fmt: str,
