@@ -183,8 +183,8 @@ class ModelActor:
         lengths = np.diff(offsets)
         for group in length_batches(lengths + 2, self.max_batch_tokens, self.pad_multiple):
             flat, within = ragged_index(offsets, group)
-            width = round_up(int(lengths[group].max()) + 2, self.pad_multiple)
-            sizes = lengths[group] + 2
+            sizes = lengths[group] + 2  # [CLS] row [SEP]
+            width = round_up(int(sizes.max()), self.pad_multiple)
             ids = np.full((len(group), width), tok.pad_token_id, dtype=np.int64)
             row = np.repeat(np.arange(len(group)), lengths[group])
             ids[row, within + 1] = values[flat]
