@@ -105,24 +105,20 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     from engine.tagger import MaskTagger
 
     pieces = shard_pieces(rows, shard_documents)
-
-    def passes(tagger):
-        return [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
-
     tagger = MaskTagger(tagger_dir, max_batch_tokens=max_batch_tokens, **options)
-    batches = passes(tagger)
-
-    with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    batches = [inputs for piece in pieces for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
+    padding = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in batches)
+    shapes = len({tuple(inputs["input_ids"].shape) for inputs in batches})
     result = {"shard_documents": shard_documents, "shards": len(pieces),
               "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
     # None: the kernels the engine lets PyTorch pick (engine.models.without_cudnn_attention on a GPU).
-    variants = [("", batches, None)] if as_engine_only else [("", batches, None), ("cudnn_attention_", batches, with_cudnn)]
-    for variant, runs, backends in variants:
-        result[f"{variant}padding"] = 1 - lengths.sum() / sum(inputs["input_ids"].numel() for inputs in runs)
-        result[f"{variant}shapes"] = len({tuple(inputs["input_ids"].shape) for inputs in runs})
+    with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    variants = [("", None)] if as_engine_only else [("", None), ("cudnn_attention_", with_cudnn)]
+    for variant, backends in variants:  # the same passes each time
+        result[f"{variant}padding"], result[f"{variant}shapes"] = padding, shapes
         for name in ("cold", "warm"):
-            _, seconds = harness.timed(forward_alone, tagger, runs, backends)
+            _, seconds = harness.timed(forward_alone, tagger, batches, backends)
             result[f"{variant}{name}"] = {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds}
     return result
 
