@@ -5,9 +5,9 @@ distinct batch shapes, with no model run and no device needed.
 
 A shard's sentences are grouped on their own (one shard per actor call), so the shard size
 decides how full and how varied the passes are. The groups are `MaskTagger.groups` itself
-(a tiny tagger whose forward never runs), padded as the engine pads them and packed as
-`compute.pack_sequences` packs them, with widths (padded) and rows (packed) rounded up to
-`--pad-multiple` (8: what a model actor does on a GPU; 1 on CPU). Shards are `--shard-documents`
+(a tiny tagger whose forward never runs), padded as the engine pads them, with widths rounded
+up to `--pad-multiple` (8: what a model actor does on a GPU; 1 on CPU), and packed end to end as
+`compute.pack_sequences` packs them (no padding; a pass's shape is its token count). Shards are `--shard-documents`
 consecutive documents, as `bench/tag.py`'s shard-by-shard timing cuts them; the last size in
 the table is the whole corpus at once (the grouping of `bench/tag.py`'s ceiling).
 """
@@ -28,10 +28,9 @@ def grouping(tagger, rows, shard_documents: int) -> dict:
     shapes = [tuple(inputs["input_ids"].shape) for piece in pieces
               for _, inputs, *_ in tagger.groups(piece.column("input_ids").combine_chunks())]
     real = int(np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()).sum()) + 2 * rows.num_rows
-    padded = sum(r * w for r, w in shapes)
+    tokens = sum(int(np.prod(shape)) for shape in shapes)  # (rows, width) padded, (tokens,) packed
     return {"shard_documents": shard_documents, "shards": len(pieces), "passes": len(shapes),
-            "rows": sum(r for r, _ in shapes),
-            "padding": 1 - real / padded, "tokens_per_pass": padded / len(shapes),
+            "padding": 1 - real / tokens, "tokens_per_pass": tokens / len(shapes),
             "shapes": sorted(set(shapes))}
 
 

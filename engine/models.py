@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import fs
+from engine.packed import Packing, packed_logits
 from engine.readers import InputError
 
 SUPPORTED_MODEL_TYPES = ("bert",)
@@ -34,12 +35,6 @@ def round_up(x, multiple: int):
     return -(-x // multiple) * multiple
 
 
-def packed_width(sizes: np.ndarray) -> int:
-    """The width of packed rows for sequences of `sizes` tokens: the longest rounded up to a
-    power of two, at least 128 (for review sentences rows of 64 were left 23% empty, of 128 8%)."""
-    return max(128, 1 << int(sizes.max() - 1).bit_length())
-
-
 def length_batches(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> list[np.ndarray]:
     """Row indexes grouped by similar length, each group padded to its longest row (rounded up
     to `pad_multiple`) holding at most `max_tokens` tokens (at least one row per group). Less
@@ -55,27 +50,18 @@ def length_batches(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) 
     return groups
 
 
-def pack_rows(sizes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sequences of `sizes` tokens (each at most `width`) placed end to end in rows of `width`:
-    (row, first column) of each sequence, and the rows used. Longest first; each row is then
-    topped up with the shortest sequences that still fit, so few columns stay empty (a
-    5,700-sentence shard of review sentences in rows of 128: 8%, against ~50% padding in sorted
-    groups of 65,536 tokens, each padded to its longest)."""
-    order = np.argsort(-sizes, kind="stable").tolist()
-    size = sizes.tolist()
-    row, start = np.zeros(len(order), np.int64), np.zeros(len(order), np.int64)
-    lo, hi, rows = 0, len(order) - 1, 0
-    while lo <= hi:
-        i = order[lo]
-        row[i], start[i], used = rows, 0, size[i]
-        lo += 1
-        while lo <= hi and used + size[order[hi]] <= width:
-            j = order[hi]
-            row[j], start[j] = rows, used
-            used += size[j]
-            hi -= 1
-        rows += 1
-    return row, start, rows
+def token_batches(sizes: np.ndarray, max_tokens: int) -> list[np.ndarray]:
+    """Indexes of sequences of `sizes` tokens in length-sorted groups of at most `max_tokens`
+    tokens in all (at least one sequence per group): passes of packed sequences, which pay
+    for real tokens only."""
+    order = np.argsort(sizes, kind="stable")
+    total = np.cumsum(np.asarray(sizes)[order])
+    groups, start, spent = [], 0, 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or total[end] - spent > max_tokens:
+            groups.append(order[start:end])
+            start, spent = end, int(total[end - 1])
+    return groups
 
 
 def list_column(column) -> tuple[np.ndarray, np.ndarray]:
@@ -125,8 +111,8 @@ class ModelActor:
     Subclasses set `model_class` and fill in `process(batch)`. Runs on CUDA when a GPU is
     visible (the pool asks for one per actor), else on CPU. `dtype` "auto" is bf16 on CUDA and
     fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
-    threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: `groups`
-    packs sequences in rows instead of padding groups (used by the tagger). On CUDA attention
+    threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: sequences run
+    packed end to end, without padding (engine.packed), instead of in padded groups. On CUDA attention
     stays off cuDNN's kernel (`without_cudnn_attention`).
     """
 
@@ -159,9 +145,8 @@ class ModelActor:
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 2048)
         # Padded widths rounded up to 8 on a GPU (tensor-core tiles); exact on CPU.
         self.pad_multiple = 8 if self.device.type == "cuda" else 1
-        # Sequences packed end to end in fixed-width rows (`groups`) instead of padded groups:
-        # a GPU's large passes span many lengths, so padded groups waste much of each pass there,
-        # and packed passes have few distinct shapes (compute.pack_sequences, docs/config.md).
+        # Sequences packed end to end instead of padded: a GPU's large passes span many lengths,
+        # so padding is much of each padded pass there (compute.pack_sequences, docs/config.md).
         self.pack = pack
 
     def __call__(self, batch):
@@ -204,47 +189,29 @@ class ModelActor:
         return [t.to(self.device, non_blocking=True) for t in tensors]
 
     def packed_groups(self, column: pa.Array):
-        """A list<int> column of wordpieces as `[CLS] row [SEP]` sequences packed end to end in
-        rows of one width (the longest sequence rounded up to a power of two, at least 128),
-        at most `max_batch_tokens` tokens per pass. Each sequence attends to itself only (a
-        block-diagonal additive mask, (R, 1, W, W)) and its positions restart at 0, so its
-        outputs are those of the sequence alone. Yields (row indexes, the model's inputs on
-        device, `gather`: (B, T) indexes into the pass's flattened (R * W) outputs that put
-        them back in padded form, wordpiece j of row b at [b, j + 1], and flat, row, within
-        as `padded_groups` gives them)."""
-        torch, tok = self.torch, self.tokenizer
+        """A list<int> column of wordpieces as `[CLS] row [SEP]` sequences packed end to end,
+        no padding, in length-sorted passes of at most `max_batch_tokens` tokens
+        (engine.packed). Yields (row indexes, the pass's inputs for `forward`: input_ids and
+        position_ids (T,), packing; `gather`: (B, L) indexes into the pass's (T, ...) outputs
+        that put them in padded form, wordpiece j of row b at [b, j + 1], clamped to its
+        [SEP]; and flat, row, within as `padded_groups` gives them)."""
+        tok = self.tokenizer
         offsets, values = list_column(column)
         lengths = np.diff(offsets)
-        if len(lengths) == 0:
-            return
-        sizes = lengths + 2
-        width = packed_width(sizes)
-        row_of, start_of, n_rows = pack_rows(sizes, width)
-        per_pass = max(1, self.max_batch_tokens // width)
-        for first in range(0, n_rows, per_pass):
-            group = np.flatnonzero((row_of >= first) & (row_of < first + per_pass))
-            group = group[np.argsort(row_of[group] * width + start_of[group], kind="stable")]
-            n_pass = round_up(min(per_pass, n_rows - first), self.pad_multiple)
-            row, start, length = row_of[group] - first, start_of[group], lengths[group]
+        for group in token_batches(lengths + 2, self.max_batch_tokens):
             flat, within = ragged_index(offsets, group)
-            seq = np.repeat(np.arange(len(group)), length)
-            ids = np.full((n_pass, width), tok.pad_token_id, dtype=np.int64)
-            positions = np.zeros((n_pass, width), dtype=np.int64)
-            segment = np.full((n_pass, width), -1, dtype=np.int64)  # which sequence holds each token
-            ids[row[seq], start[seq] + 1 + within] = values[flat]
-            ids[row, start], ids[row, start + length + 1] = tok.cls_token_id, tok.sep_token_id
-            # Every token of every sequence ([CLS] and [SEP] included): its sequence, its position in it.
-            owner = np.repeat(np.arange(len(group)), length + 2)
-            span = ragged_index(np.concatenate([[0], np.cumsum(length + 2)]), np.arange(len(group)))[1]
-            positions[row[owner], start[owner] + span] = span
-            segment[row[owner], start[owner] + span] = owner
-            longest = int(length.max()) + 2
-            gather = (row * width + start)[:, None] + np.minimum(np.arange(longest)[None, :], (length + 1)[:, None])
-            ids_t, positions_t, segment_t, gather_t = self.on_device(ids, positions, segment, gather)
-            same = (segment_t[:, :, None] == segment_t[:, None, :]) & (segment_t[:, None, :] >= 0)  # (R, W, W)
-            mask = (1.0 - same[:, None].to(self.dtype)) * torch.finfo(self.dtype).min  # (R, 1, W, W)
-            inputs = {"input_ids": ids_t, "attention_mask": mask, "position_ids": positions_t}
-            yield group, inputs, gather_t, flat, seq, within
+            sizes = lengths[group] + 2
+            starts = np.concatenate([[0], np.cumsum(sizes)])  # sequence b at starts[b]:starts[b + 1]
+            row = np.repeat(np.arange(len(group)), lengths[group])
+            ids = np.empty(int(starts[-1]), dtype=np.int64)
+            ids[starts[row] + within + 1] = values[flat]
+            ids[starts[:-1]], ids[starts[1:] - 1] = tok.cls_token_id, tok.sep_token_id
+            positions = ragged_index(starts, np.arange(len(group)))[1]
+            longest = int(sizes.max())
+            gather = starts[:-1, None] + np.minimum(np.arange(longest)[None, :], sizes[:, None] - 1)
+            ids_t, positions_t, cu_t, gather_t = self.on_device(ids, positions, starts.astype(np.int32), gather)
+            inputs = {"input_ids": ids_t, "position_ids": positions_t, "packing": Packing(cu_t, longest)}
+            yield group, inputs, gather_t, flat, row, within
 
     def groups(self, column: pa.Array):
         """`packed_groups` or `padded_groups` as `pack` says, in one form: (row indexes, the
@@ -258,27 +225,39 @@ class ModelActor:
     def classify(self, input_ids, attention):
         """Logits of `[CLS] ... [SEP]` rows padded to (B, T), in the model's dtype: (B, C) for
         a sequence classifier, (B, T, C) per token. `attention` (B, T) bool marks the real
-        tokens, left-aligned."""
-        return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype)).logits
+        tokens, left-aligned. With `pack` the rows' real tokens run packed (engine.packed):
+        how many there are is read back from the device first."""
+        if not self.pack:
+            return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype)).logits
+        torch = self.torch
+        sizes = attention.sum(1)  # (B,)
+        cu = torch.nn.functional.pad(sizes.cumsum(0), (1, 0)).to(torch.int32)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        packing = Packing(cu, input_ids.shape[1])
+        logits = packed_logits(self.model, input_ids[attention], positions[attention], packing)
+        if self.model.bert.pooler is not None:  # a sequence classifier: (B, C)
+            return logits
+        return logits.new_zeros(*input_ids.shape, logits.shape[-1]).masked_scatter_(attention[..., None], logits)
 
     def forward(self, inputs: dict):
-        """Logits of one pass of `groups`: padded passes through `classify`, packed ones through
-        Hugging Face's forward (their block-diagonal mask and restarting positions)."""
+        """Logits of one pass of `groups`: padded passes through `classify`, packed ones
+        through `engine.packed.packed_logits`."""
         if "attention" in inputs:
             return self.classify(inputs["input_ids"], inputs["attention"])
-        return self.model(**inputs).logits
+        return packed_logits(self.model, inputs["input_ids"], inputs["position_ids"], inputs["packing"])
 
     @staticmethod
     def unpacked(outputs, gather):
-        """Per-token outputs (R, W, ...) of a pass in padded form (B, T, ...), as `groups` says."""
-        return outputs if gather is None else outputs.flatten(0, 1)[gather]
+        """Per-token outputs (T, ...) of a packed pass in padded form (B, L, ...), as `groups`
+        says; a padded pass's outputs as they are."""
+        return outputs if gather is None else outputs[gather]
 
     def logits(self, rows: list[np.ndarray]):
         """Float32 logits of `[CLS] row [SEP]` for every row, in input order, computed in
         length-sorted groups of at most `max_batch_tokens` tokens. Returns a list of tensors."""
         out = [None] * len(rows)
         column = pa.array(rows, pa.list_(pa.int64()))
-        for group, inputs, *_ in self.padded_groups(column):
+        for group, inputs, *_ in self.groups(column):
             logits = self.forward(inputs).float().cpu()
             for j, i in enumerate(group):
                 out[i] = logits[j]

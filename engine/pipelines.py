@@ -48,8 +48,8 @@ class ActorPool:
     # Reading files and writing shards reserve a quarter CPU per task: with the actors above a
     # 2-CPU machine still has room for one read and one write at a time.
     io_cpus: float = 0.25
-    # Tagging actors pack sentences end to end in rows of one width (engine.models.packed_groups)
-    # instead of padding length-sorted groups.
+    # Model actors run sentences packed end to end, without padding (engine.packed), instead of
+    # in padded length-sorted groups.
     pack_sequences: bool = False
 
     def strategy(self) -> ActorPoolStrategy:
@@ -102,7 +102,8 @@ def importance_dataset(shards: dict[str, pa.Table], scorer_path: str, *, delta: 
     ds = ray.data.from_arrow([nest(name, rows) for name, rows in shards.items()])
     one_shard_per_block(ds)
     ds = _tokenize(ds, scorer_path, max_seq - 2, split_sentences, pool)
-    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords),
+    return _model(ds, ImportanceScorer, dict(model_path=scorer_path, delta=delta, filter_stopwords=filter_stopwords,
+                                                 pack=pool.pack_sequences),
                   pool)
 
 

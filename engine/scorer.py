@@ -103,8 +103,9 @@ class ImportanceScorer(ModelActor):
     model_class = "BertForSequenceClassification"
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
-                 max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads)
+                 max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
+                 pack: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 

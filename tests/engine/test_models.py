@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import BertForTokenClassification
 
-from engine.models import additive_mask, length_batches, pack_rows
+from engine.models import additive_mask, length_batches, token_batches
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import load_tokenizer
@@ -84,16 +84,14 @@ def test_a_gpu_taggers_passes_stay_within_max_batch_tokens(tiny_tagger):
     assert all(width % 8 == 0 and rows * width <= 256 for rows, width in passes)
 
 
-@pytest.mark.parametrize("width", [8, 64])
-def test_packed_rows_hold_every_sequence_once_without_overlap_within_the_width(width):
-    sizes = np.random.default_rng(0).integers(1, 9, size=200)
-    row, start, n_rows = pack_rows(sizes, width)
-    taken = np.zeros((n_rows, width), int)
-    for r, s, n in zip(row, start, sizes):
-        assert s + n <= width
-        taken[r, s:s + n] += 1
-    assert taken.max() == 1 and taken.sum() == sizes.sum()
-    assert n_rows == -(-sizes.sum() // width) or taken.sum() / taken.size > 0.9  # nearly full rows
+def test_a_packed_pass_holds_every_sequence_once_and_never_more_tokens_than_the_budget():
+    sizes = np.random.default_rng(0).integers(3, 40, size=2000)
+    groups = token_batches(sizes, 512)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(sizes)))
+    assert all(sizes[g].sum() <= 512 for g in groups)
+    # Full passes: a pass ends only where the next sequence would not fit.
+    assert all(sizes[g].sum() + sizes[h].min() > 512 for g, h in zip(groups, groups[1:]))
+    assert [len(g) for g in token_batches(np.array([600, 5]), 512)] == [1, 1]  # too long: alone
 
 
 def test_a_model_actor_on_a_gpu_keeps_attention_off_cudnn_and_one_on_cpu_leaves_it(tiny_tagger, monkeypatch):

@@ -39,10 +39,11 @@ def reference_importance(model, tokenizer, ids: list[int], label: int, delta: fl
 
 # The tiny random model moves probabilities by about 1e-3; these thresholds cut through that
 # range (and avoid 0, where S is exactly 0 for a complete prefix).
+@pytest.mark.parametrize("pack", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("delta", [0.0002, 0.001, 0.002])
-def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta):
+def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, delta, pack):
     tokenizer = load_tokenizer(tiny_classifier)
-    scorer = ImportanceScorer(tiny_classifier, delta=delta, filter_stopwords=False, max_batch_tokens=64)
+    scorer = ImportanceScorer(tiny_classifier, delta=delta, filter_stopwords=False, max_batch_tokens=64, pack=pack)
     rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
     model = BertForSequenceClassification.from_pretrained(tiny_classifier).eval()
     full = [model(input_ids=torch.tensor([[tokenizer.cls_token_id, *r, tokenizer.sep_token_id]])).logits[0] for r in rows]

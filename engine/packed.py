@@ -1,0 +1,88 @@
+"""A BERT forward pass over packed tokens: the pass's sequences end to end in one (T,) tensor,
+no padding anywhere, each attending only to itself.
+
+Padded passes spend compute on padding in every matrix product (38% of the scorer's tokens on
+review sentences, docs/performance.md); packed, the products see real tokens only and attention
+keeps the sequences apart by their offsets (`cu_seqlens`). On a GPU in bf16 attention is flash
+attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere each sequence is
+padded for attention alone (`_padded_attention`), which gives the same outputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Packing:
+    """Where the sequences of a packed pass lie: `cu_seqlens` (N + 1,) int32 offsets on the
+    device, sequence s at tokens cu_seqlens[s]:cu_seqlens[s + 1]; `longest`: an upper bound on
+    any sequence's length (sizes the attention kernel's grid; it need not be exact)."""
+
+    cu_seqlens: object
+    longest: int
+
+
+def packed_hidden(bert, input_ids, position_ids, packing: Packing):
+    """Last hidden states (T, H) of `bert` (a transformers BertModel) for packed `input_ids`
+    (T,) with `position_ids` (T,) restarting at 0 in every sequence. The same layers as
+    Hugging Face's forward, called one by one (embeddings; per layer: Q, K, V, attention,
+    attention output + LayerNorm, feed-forward + LayerNorm), at eval (no dropout)."""
+    import torch
+
+    hidden = bert.embeddings(input_ids=input_ids[None], position_ids=position_ids[None],
+                             token_type_ids=torch.zeros_like(input_ids)[None])[0]  # (T, H)
+    tokens = hidden.shape[0]
+    for layer in bert.encoder.layer:
+        attention = layer.attention.self
+        heads = (tokens, attention.num_attention_heads, attention.attention_head_size)
+        q = attention.query(hidden).view(heads)  # (T, heads, head size)
+        k = attention.key(hidden).view(heads)
+        v = attention.value(hidden).view(heads)
+        context = packed_attention(q, k, v, packing).reshape(tokens, -1)  # (T, H)
+        attended = layer.attention.output(context, hidden)  # dense, LayerNorm(. + hidden)
+        hidden = layer.output(layer.intermediate(attended), attended)
+    return hidden
+
+
+def packed_logits(model, input_ids, position_ids, packing: Packing):
+    """Logits of a BertForTokenClassification (T, C) or BertForSequenceClassification (N, C,
+    from each sequence's first token, its [CLS], through the pooler) on a packed pass."""
+    hidden = packed_hidden(model.bert, input_ids, position_ids, packing)
+    if model.bert.pooler is None:
+        return model.classifier(hidden)
+    first = hidden[packing.cu_seqlens[:-1].long()]  # (N, H)
+    return model.classifier(model.bert.pooler(first[:, None]))
+
+
+def packed_attention(q, k, v, packing: Packing):
+    """Attention of (T, heads, D) queries, keys and values within each packed sequence."""
+    import torch
+
+    if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
+        from torch.nn.attention.varlen import varlen_attn
+
+        cu = packing.cu_seqlens
+        return varlen_attn(q, k, v, cu, cu, packing.longest, packing.longest)
+    return _padded_attention(q, k, v, packing)
+
+
+def _padded_attention(q, k, v, packing: Packing):
+    """The same attention through padded (N, heads, L, D) tensors and a key mask: for CPU and
+    fp32, which the variable-length kernel does not take. Nothing here waits for the device."""
+    import torch
+
+    tokens, cu = q.shape[0], packing.cu_seqlens.long()
+    lengths = cu[1:] - cu[:-1]  # (N,)
+    n, longest = lengths.shape[0], packing.longest
+    column = torch.arange(longest, device=q.device)
+    seen = column[None, :] < lengths[:, None]  # (N, L)
+    # Token t of the packed pass -> slot (s, j) of the padded one; padding slots read row T (zeros).
+    index = torch.where(seen, cu[:-1, None] + column[None, :], tokens)  # (N, L)
+    owner = torch.repeat_interleave(torch.arange(n, device=q.device), lengths, output_size=tokens)
+    slot = owner * longest + torch.arange(tokens, device=q.device) - cu[owner]  # (T,)
+
+    def padded(x):  # (T, heads, D) -> (N, heads, L, D)
+        return torch.cat([x, x.new_zeros(1, *x.shape[1:])])[index].transpose(1, 2)
+
+    out = torch.nn.functional.scaled_dot_product_attention(
+        padded(q), padded(k), padded(v), attn_mask=seen[:, None, None, :])  # (N, heads, L, D)
+    return out.transpose(1, 2).reshape(n * longest, *q.shape[1:])[slot]
