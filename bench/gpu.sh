@@ -26,7 +26,7 @@ else
 fi
 n() { echo $(( $1 / k > 100 ? $1 / k : 100 )); }
 # Each step has its own limit (seconds, first argument) so that one stuck step cannot take the
-# call's whole 10 minutes: the default steps' limits add up to 540 s, and summary.py reads
+# call's whole 10 minutes: the default steps' limits add up to 570 s, and summary.py reads
 # whatever finished.
 default_steps="score pretrain-base pretrain-minilm tag-reviews tag-dialog scaling"
 step() { local name=$1 limit=$2; shift 2
@@ -34,7 +34,7 @@ step() { local name=$1 limit=$2; shift 2
   echo "== $*"
   timeout "$limit" "$PY" "$@" "${common[@]}" 2>&1 | grep -v -e "INFO" -e "it/s]" | tail -n 25; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU"
-step score 100 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)"
+step score 130 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-sentences "$(n 320)"
 # Scoring with four times the sentences in a call, and calls of 8,192: passes at 4,000 are about a
 # third of the token budget, and `taskpt score` calls an actor once per score.shard_examples.
 step score-large 120 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \

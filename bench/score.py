@@ -21,7 +21,8 @@ a GPU each costs milliseconds of Python and kernel launches whatever its size. T
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
 score`, whose passes change shape at every step) and again; the one call is also run with
 PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan
-per new shape; `engine.models.without_cudnn_attention`).
+per new shape; `engine.models.without_cudnn_attention`), and with the sentences packed end to end
+(`compute.pack_sequences`: no padding; its fp32 decisions are compared with the baseline's too).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import harness
 # Random weights this wide give a mix of decisions at delta 0.01 (measured: tiny 0.1 -> ~46% of
 # wordpieces important, minilm 0.05 -> ~36%); BERT's own 0.02 leaves outputs nearly constant.
 INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
+PACKED = "sentences packed (compute.pack_sequences)"
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -91,21 +93,10 @@ def count_passes(model):
         hook.remove()
 
 
-@contextlib.contextmanager
 def count_scorer_passes(scorer):
-    """Yields a list that grows by one at every forward pass of the engine's `scorer` (its
-    `classify`) inside the block."""
-    calls, classify = [], scorer.classify
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return classify(*args, **kwargs)
-
-    scorer.classify = counted
-    try:
-        yield calls
-    finally:
-        del scorer.classify  # the class's method again
+    """Yields a list that grows by one at every forward pass of the engine's `scorer` inside
+    the block, padded or packed (every pass embeds its tokens once)."""
+    return count_passes(scorer.model.bert.embeddings)
 
 
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
@@ -137,6 +128,7 @@ def main(argv=None) -> int:
 def measure(args, work: str) -> int:
     import torch
 
+    from engine.packed import flash_varlen
     from engine.scorer import ImportanceScorer
     model_dir = harness.build_model(args.shape, "BertForSequenceClassification", harness.tokenizer_dir(args.tokenizer),
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
@@ -178,6 +170,7 @@ def measure(args, work: str) -> int:
         allowed (after the others: only its per-shape plans are new); table rows for them and
         for the first time of `fast`, and how many decisions each differs by from `fast`."""
         runs = {f"calls of {size} sentences": engine_run(scorer, args.sentences, size) for size in args.shard_sentences}
+        runs[PACKED] = engine_run(packed_scorer, args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
@@ -196,6 +189,9 @@ def measure(args, work: str) -> int:
     baseline_peak, baseline_passes = harness.peak_memory_gib(), len(baseline_passes)
     fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
+    packed_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=True)
+    differing_packed = int(sum((a != b).sum() for a, b in zip(baseline, engine_run(packed_scorer, nb)[0])))
+    packed_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, pack=True)
     del fp32_scorer, reference
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default
@@ -243,14 +239,15 @@ def measure(args, work: str) -> int:
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
-          f"{sum(len(d) for d in baseline)}; "
+          f"{sum(len(d) for d in baseline)} ({differing_packed} with sentences packed); "
           f"important wordpieces: {important:.1%}; decisions differing between "
           f"one call and the variants ({dtype}: other passes, other rounding): {differing_variants}")
     harness.write_json(args.out, f"score-{args.shape}{args.suffix}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
+        "differing_decisions_fp32_packed": differing_packed, "flash_varlen": flash_varlen() is not None,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
-    return 0 if differing == 0 else 1
+    return 0 if differing == differing_packed == 0 else 1
 
 
 if __name__ == "__main__":

@@ -29,6 +29,18 @@ def rows(out: str) -> list[dict]:
         table.append({"stage": stage, "measure": "real TFLOP/s, share of matmul peak",
                       "baseline": s["matmul_peak_tflops"], "taskpt": fast["real TFLOP/s"],
                       "ratio": fast["of matmul peak"], "target": ">= 0.40", "met": fast["of matmul peak"] >= 0.40})
+        packed = [r for r in s["runs"] if r["run"].endswith("sentences packed (compute.pack_sequences)")]
+        for r in packed:  # the same scorer with compute.pack_sequences, timed again (not first time)
+            stage = f"scoring ({s['shape']}, {r['sentences']:,} sentences, packed)"
+            table.append({"stage": stage, "measure": "sentences/s vs published style",
+                          "baseline": base["sentences/s"], "taskpt": r["sentences/s"], "ratio": r["x baseline"],
+                          "target": ">= 60x", "met": r["x baseline"] >= 60})
+            table.append({"stage": stage, "measure": "decisions differing at fp32",
+                          "baseline": None, "taskpt": s["differing_decisions_fp32_packed"], "ratio": None,
+                          "target": "0", "met": s["differing_decisions_fp32_packed"] == 0})
+            table.append({"stage": stage, "measure": "real TFLOP/s, share of matmul peak",
+                          "baseline": s["matmul_peak_tflops"], "taskpt": r["real TFLOP/s"],
+                          "ratio": r["of matmul peak"], "target": ">= 0.40", "met": r["of matmul peak"] >= 0.40})
     for t in load(out, "tag-*.json"):
         c, e = t["ceiling"], t["engine"]
         ratio = e["sentences_per_s"] / c["sentences_per_s"]

@@ -305,6 +305,7 @@ def measure(args, work: str) -> int:
                                          os.path.join(work, "corpus"), args.docs_per_file)
     print(f"corpus: {documents} documents in {len(files)} file(s), source {args.source}", flush=True)
 
+    from engine.packed import flash_varlen
     from engine.text import SentenceTokenizer
 
     docs = pa.concat_tables([pacsv.read_csv(f) for f in files]).column("text").to_numpy(zero_copy_only=False)
@@ -317,7 +318,7 @@ def measure(args, work: str) -> int:
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
-              "pack_sequences": args.pack_sequences,
+              "pack_sequences": args.pack_sequences, "flash_varlen": flash_varlen() is not None,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -375,7 +376,7 @@ def measure(args, work: str) -> int:
                       "real TFLOP/s": None, "peak GiB": None})
         result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
-    model += ", sentences packed in rows" if args.pack_sequences else ""
+    model += ", sentences packed end to end" if args.pack_sequences else ""
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")

@@ -57,12 +57,20 @@ def packed_attention(q, k, v, packing: Packing):
     """Attention of (T, heads, D) queries, keys and values within each packed sequence."""
     import torch
 
-    if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
-        from torch.nn.attention.varlen import varlen_attn
-
+    kernel = flash_varlen() if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) else None
+    if kernel is not None:
         cu = packing.cu_seqlens
-        return varlen_attn(q, k, v, cu, cu, packing.longest, packing.longest)
+        return kernel(q, k, v, cu, cu, packing.longest, packing.longest)
     return _padded_attention(q, k, v, packing)
+
+
+def flash_varlen():
+    """PyTorch's variable-length flash attention (torch >= 2.9), or None where it has none."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
 
 
 def _padded_attention(q, k, v, packing: Packing):

@@ -57,6 +57,10 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert {"float32, 2048 tokens/pass, first time (new shapes)", with_cudnn, f"{with_cudnn}, first time (new shapes)"} <= set(runs)
     assert runs[with_cudnn]["passes"] == one_call["passes"]  # the same passes, other attention kernels allowed
     assert out["differing_decisions_one_call_vs_variants"]["cuDNN attention on (the engine until 2026-11-27)"] == 0
+    # Packed sentences: the same decisions at fp32 as the published style, the same passes.
+    packed = "sentences packed (compute.pack_sequences)"
+    assert out["differing_decisions_fp32_packed"] == 0 and out["differing_decisions_one_call_vs_variants"][packed] == 0
+    assert runs[f"float32, 2048 tokens/pass, {packed}"]["passes"] == one_call["passes"]
 
 
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
