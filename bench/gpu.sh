@@ -6,7 +6,7 @@
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; score-large, tag-reviews-large,
-#                                           # tag-reviews-packed, tag-reviews-shards and train-job
+#                                           # tag-reviews-padded, tag-reviews-shards and train-job
 #                                           # only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
@@ -16,6 +16,15 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 ASSETS=${ASSETS:-.bench}
 OUT=${OUT:-bench/out}
 PY=${PYTHON:-python3}
+# The GPU machine sets PYTHONDONTWRITEBYTECODE, so every process, each Ray worker too, compiled
+# torch and transformers from source: 10-17 s before a model actor could start (2026-11-27, with
+# a dozen processes starting at once: up to 42 s). A bytecode cache outside the read-only
+# installs, filled once here, gives what an ordinary install has.
+if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
+  unset PYTHONDONTWRITEBYTECODE
+  export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-/tmp/taskpt-pycache}
+  "$PY" -c "import torch, transformers.models.bert.modeling_bert, ray.data, polars, engine.pipelines" || exit
+fi
 common=(--data "$ASSETS/data" --tokenizer "$ASSETS/tokenizer" --out "$OUT")
 cpus=$(nproc)
 tok=$(( cpus > 4 ? cpus - 4 : 1 ))  # tokenizer actors; the rest: the model actor, reads, writes
@@ -49,11 +58,11 @@ step tag-reviews-large 240 bench/tag.py --shape $base --source reviews --sentenc
 step tag-dialog 80 bench/tag.py --shape $mini --source dialog --sentences "$(n 100000)" --tokenizer-actors "$tok"
 step scaling 120 bench/scaling.py --shape $base --source dialog --sizes "$(n 10000)" "$(n 100000)" "$(n 1000000)" \
   --tokenizer-actors "$tok"
-# Not by default: the same tagging run with sentences packed in rows (compute.pack_sequences),
-# to compare with tag-reviews; and what one training job costs beyond its steps (two jobs,
-# ~1 minute).
-step tag-reviews-packed 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
-  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --pack-sequences
+# Not by default: the same tagging run with sentences padded (compute.pack_sequences: false; on
+# a GPU they are packed by default), to compare with tag-reviews; and what one training job costs
+# beyond its steps (two jobs, ~1 minute).
+step tag-reviews-padded 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
+  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --no-pack-sequences
 # And tagging with shards of 20,000 documents, the forward alone also timed shard by shard with
 # shards of 10,000 and 50,000, cold and warm: a shard's sentences are grouped on their own, so
 # larger shards mean fewer passes (fewer new batch shapes) and less padding (200,000 review

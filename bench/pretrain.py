@@ -8,9 +8,7 @@ wordpieces (`trainer.data.pack_documents`, as `taskpt pretrain` packs them) with
 mask positions, collated by the loop's own `ObjectiveCollate`, stepped by the loop's own
 `train_step` (bf16 autocast on a GPU, fused AdamW, gradient clipping at 1.0):
 - library default: `BertForMaskedLM(..., labels=...)`, logits at every position (B, T, V);
-- trainer: `MaskedLM.build_model`, the prediction head only at the masked positions (N, V);
-  and again with PyTorch's cuDNN attention kernel left out, as the engine's model actors run
-  (it builds a plan per new batch shape, and packed batches vary in width).
+- trainer: `MaskedLM.build_model`, the prediction head only at the masked positions (N, V).
 Tokens/s counts real (unpadded) tokens; TFLOP/s counts the useful work of both (3x the
 forward FLOPs of the encoder on real tokens and of the head at masked positions).
 """
@@ -60,13 +58,7 @@ class LibraryDefault(MaskedLM):
         return model(**batch).loss
 
 
-def run(objective, model_dir: str, chunks: list[dict], steps: int, warmup: int, seed: int, backends=None) -> dict:
-    """`steps` timed optimizer steps after `warmup` untimed ones; `backends`: the attention
-    kernels PyTorch may pick (None: its default set)."""
-    import contextlib
-
-    from torch.nn.attention import sdpa_kernel
-
+def run(objective, model_dir: str, chunks: list[dict], steps: int, warmup: int, seed: int) -> dict:
     from trainer.loop import ObjectiveCollate, autocast_for, linear_schedule, make_optimizer, train_step
     from trainer.params import TrainParams
 
@@ -82,8 +74,7 @@ def run(objective, model_dir: str, chunks: list[dict], steps: int, warmup: int, 
     autocast = autocast_for(dev)
 
     def steps_over(items):
-        with sdpa_kernel(backends) if backends else contextlib.nullcontext():
-            return [train_step(model, objective, b, optimizer, schedule, autocast, params.grad_clip) for b in items]
+        return [train_step(model, objective, b, optimizer, schedule, autocast, params.grad_clip) for b in items]
 
     steps_over(batches[:warmup])
     harness.reset_peak_memory()
@@ -125,10 +116,6 @@ def measure(args, work: str) -> int:
     chunks = [{k: v[i:i + 512] for k, v in instances.items()} for i in range(0, needed, 512)]
     baseline = run(LibraryDefault(**kwargs), model_dir, chunks, args.steps, args.warmup, args.seed)
     ours = run(MaskedLM(**kwargs), model_dir, chunks, args.steps, args.warmup, args.seed)
-    from torch.nn.attention import SDPBackend
-
-    no_cudnn = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    ours_no_cudnn = run(MaskedLM(**kwargs), model_dir, chunks, args.steps, args.warmup, args.seed, backends=no_cudnn)
     table = [
         {"run": "BertForMaskedLM, logits at every position", "tokens/s": baseline["tokens_per_s"], "x baseline": 1.0,
          "predictions/s": baseline["predictions_per_s"], "real TFLOP/s": baseline["tflops"],
@@ -136,17 +123,12 @@ def measure(args, work: str) -> int:
         {"run": "trainer: head at masked positions only", "tokens/s": ours["tokens_per_s"],
          "x baseline": ours["tokens_per_s"] / baseline["tokens_per_s"], "predictions/s": ours["predictions_per_s"],
          "real TFLOP/s": ours["tflops"], "peak GiB": ours["peak_gib"], "mean loss": ours["mean_loss"]},
-        {"run": "trainer, cuDNN attention left out", "tokens/s": ours_no_cudnn["tokens_per_s"],
-         "x baseline": ours_no_cudnn["tokens_per_s"] / baseline["tokens_per_s"],
-         "predictions/s": ours_no_cudnn["predictions_per_s"], "real TFLOP/s": ours_no_cudnn["tflops"],
-         "peak GiB": ours_no_cudnn["peak_gib"], "mean loss": ours_no_cudnn["mean_loss"]},
     ]
     mean_tokens = np.mean([len(x) for x in instances["input_ids"]]) + 2
     harness.print_table(f"TaskPT step, {args.shape} shape, batch 32, packed instances (mean {mean_tokens:.0f} "
                         f"tokens), {args.steps} timed steps, {harness.card()}", table)
     harness.write_json(args.out, f"pretrain-{args.shape}", {"shape": args.shape, "steps": args.steps, "baseline": baseline,
-                                              "trainer": ours, "trainer_without_cudnn_attention": ours_no_cudnn,
-                                              "speedup": table[1]["x baseline"]})
+                                              "trainer": ours, "speedup": table[1]["x baseline"]})
     return 0
 
 

@@ -21,8 +21,9 @@ a GPU each costs milliseconds of Python and kernel launches whatever its size. T
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
 score`, whose passes change shape at every step) and again; the one call is also run with
 PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan
-per new shape; `engine.models.without_cudnn_attention`), and with the sentences packed end to end
-(`compute.pack_sequences`: no padding; its fp32 decisions are compared with the baseline's too).
+per new shape; `engine.models.without_cudnn_attention`), and with the other
+`compute.pack_sequences` (packed end to end, no padding: the default on a GPU; padded: on CPU).
+The fp32 decisions are compared with the baseline's both padded and packed.
 """
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ import harness
 # Random weights this wide give a mix of decisions at delta 0.01 (measured: tiny 0.1 -> ~46% of
 # wordpieces important, minilm 0.05 -> ~36%); BERT's own 0.02 leaves outputs nearly constant.
 INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
-PACKED = "sentences packed (compute.pack_sequences)"
+# The engine's default dtype runs once more with the other `compute.pack_sequences` (packed by
+# default on a GPU, padded on CPU).
+PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded (compute.pack_sequences: false)"
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -134,7 +137,7 @@ def measure(args, work: str) -> int:
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
-    fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32")
+    fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=False)
     reference, tok = fp32_scorer.model, fp32_scorer.tokenizer  # the baseline runs the same fp32 weights
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
         labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
@@ -170,7 +173,7 @@ def measure(args, work: str) -> int:
         allowed (after the others: only its per-shape plans are new); table rows for them and
         for the first time of `fast`, and how many decisions each differs by from `fast`."""
         runs = {f"calls of {size} sentences": engine_run(scorer, args.sentences, size) for size in args.shard_sentences}
-        runs[PACKED] = engine_run(packed_scorer, args.sentences)
+        runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
@@ -189,9 +192,14 @@ def measure(args, work: str) -> int:
     baseline_peak, baseline_passes = harness.peak_memory_gib(), len(baseline_passes)
     fp32, _, fp32_s, fp32_passes, fp32_peak = engine_run(fp32_scorer, nb)
     differing = int(sum((a != b).sum() for a, b in zip(baseline, fp32)))
-    packed_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=True)
-    differing_packed = int(sum((a != b).sum() for a, b in zip(baseline, engine_run(packed_scorer, nb)[0])))
-    packed_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, pack=True)
+    packed_fp32 = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=True)
+    differing_packed = int(sum((a != b).sum() for a, b in zip(baseline, engine_run(packed_fp32, nb)[0])))
+    del packed_fp32
+
+    def other_scorer(scorer):
+        """`scorer` with the other compute.pack_sequences."""
+        return ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False,
+                                max_batch_tokens=scorer.max_batch_tokens, pack=not scorer.pack)
     del fp32_scorer, reference
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default
@@ -207,7 +215,7 @@ def measure(args, work: str) -> int:
         fast_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, max_batch_tokens=budget)
         per_pass = f"{fast_scorer.max_batch_tokens} tokens/pass"
         if budget is None:
-            default_budget = fast_scorer.max_batch_tokens
+            default_budget, default_packed = fast_scorer.max_batch_tokens, fast_scorer.pack
         fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
@@ -224,7 +232,7 @@ def measure(args, work: str) -> int:
         {"run": "published style, fp32", "sentences": nb, "sentences/s": nb / baseline_s, "x baseline": 1.0,
          "real TFLOP/s": tflops(baseline, baseline_s), "of matmul peak": tflops(baseline, baseline_s) / peak,
          "peak GiB": baseline_peak, "passes": baseline_passes},
-        {"run": "engine ImportanceScorer, fp32", "sentences": nb, "sentences/s": nb / fp32_s,
+        {"run": "engine ImportanceScorer, fp32, padded", "sentences": nb, "sentences/s": nb / fp32_s,
          "x baseline": baseline_s / fp32_s, "real TFLOP/s": tflops(fp32, fp32_s),
          "of matmul peak": tflops(fp32, fp32_s) / peak, "peak GiB": fp32_peak, "passes": fp32_passes},
     ] + [
@@ -245,7 +253,7 @@ def measure(args, work: str) -> int:
     harness.write_json(args.out, f"score-{args.shape}{args.suffix}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
-        "differing_decisions_fp32_packed": differing_packed, "flash_varlen": flash_varlen() is not None,
+        "differing_decisions_fp32_packed": differing_packed, "pack_sequences": default_packed, "flash_varlen": flash_varlen() is not None,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

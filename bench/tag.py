@@ -15,6 +15,7 @@ The engine's output must equal the single process's, shard by shard.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -177,7 +178,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
-                          "pack_sequences": options.get("pack", False)}}
+                          "pack_sequences": options.get("pack")}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -280,8 +281,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-batch-tokens", type=int, default=None)
     parser.add_argument("--tokenizer-actors", type=int, default=1)
     parser.add_argument("--concurrent-shards", type=int, default=None, help="compute.concurrent_shards (default: its default)")
-    parser.add_argument("--pack-sequences", action="store_true",
-                        help="compute.pack_sequences: the engine, its ceiling and the single process pack rows")
+    parser.add_argument("--pack-sequences", action=argparse.BooleanOptionalAction, default=None,
+                        help="compute.pack_sequences for the engine, its ceiling and the single process "
+                             "(default: its default, packed on a GPU, padded on CPU)")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -299,6 +301,7 @@ def measure(args, work: str) -> int:
     from jobs.config import TagConfig
 
     options = {"pack": args.pack_sequences}
+    packed = args.pack_sequences if args.pack_sequences is not None else harness.device().type == "cuda"  # as ModelActor
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,
@@ -318,7 +321,7 @@ def measure(args, work: str) -> int:
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
-              "pack_sequences": args.pack_sequences, "flash_varlen": flash_varlen() is not None,
+              "pack_sequences": packed, "flash_varlen": flash_varlen() is not None,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -376,7 +379,7 @@ def measure(args, work: str) -> int:
                       "real TFLOP/s": None, "peak GiB": None})
         result["engine_time_over_single_process"] = e["seconds"] / s["seconds"]
     model = f"trained tagger {args.tagger}" if args.tagger else f"{args.shape} shape"
-    model += ", sentences packed end to end" if args.pack_sequences else ""
+    model += ", sentences packed end to end" if packed else ", sentences padded"
     harness.print_table(f"tagging, {e['sentences']:,} sentences ({args.source}, mean {lengths.mean():.1f} "
                         f"wordpieces), {model}, {harness.card()}", table)
     print(f"engine / ceiling: {e['sentences_per_s'] / c['sentences_per_s']:.2f}")
@@ -387,7 +390,7 @@ def measure(args, work: str) -> int:
     if "single_process" in result:
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}; "
               f"outputs equal: {result['engine_equals_single_process']}")
-    variant = "-packed" if args.pack_sequences else ""
+    variant = {None: "", True: "-packed", False: "-padded"}[args.pack_sequences]
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
     variant += args.suffix

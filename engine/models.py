@@ -112,14 +112,15 @@ class ModelActor:
     visible (the pool asks for one per actor), else on CPU. `dtype` "auto" is bf16 on CUDA and
     fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
     threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: sequences run
-    packed end to end, without padding (engine.packed), instead of in padded groups. On CUDA attention
+    packed end to end, without padding (engine.packed), instead of in padded groups (None: on
+    CUDA). On CUDA attention
     stays off cuDNN's kernel (`without_cudnn_attention`).
     """
 
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None, pack: bool = False):
+                 cpu_threads: int | None = None, pack: bool | None = None):
         import torch
         import transformers
 
@@ -146,8 +147,10 @@ class ModelActor:
         # Padded widths rounded up to 8 on a GPU (tensor-core tiles); exact on CPU.
         self.pad_multiple = 8 if self.device.type == "cuda" else 1
         # Sequences packed end to end instead of padded: a GPU's large passes span many lengths,
-        # so padding is much of each padded pass there (compute.pack_sequences, docs/config.md).
-        self.pack = pack
+        # so padding is much of each padded pass there (on an H200, BERT-base: tagging passes
+        # 29% padding, 0.81 of the packed rate; scoring 0.87; docs/performance.md). On CPU
+        # passes are small and attention is padded anyway (compute.pack_sequences, docs/config.md).
+        self.pack = self.device.type == "cuda" if pack is None else pack
 
     def __call__(self, batch):
         with self.torch.inference_mode():
@@ -222,22 +225,25 @@ class ModelActor:
         for group, inputs, flat, row, within in self.padded_groups(column):
             yield group, inputs, None, flat, row, within
 
-    def classify(self, input_ids, attention):
+    def classify(self, input_ids, attention, tokens: int | None = None):
         """Logits of `[CLS] ... [SEP]` rows padded to (B, T), in the model's dtype: (B, C) for
         a sequence classifier, (B, T, C) per token. `attention` (B, T) bool marks the real
-        tokens, left-aligned. With `pack` the rows' real tokens run packed (engine.packed):
-        how many there are is read back from the device first."""
+        tokens, left-aligned. With `pack` the rows' real tokens run packed (engine.packed) in
+        a pass of `tokens` + 1 tokens: `tokens` is a bound the host knows on how many are real
+        (None: read back from the device, which waits for it); the tokens past the real ones
+        belong to no sequence, and their outputs are not used."""
         if not self.pack:
             return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype)).logits
         torch = self.torch
-        sizes = attention.sum(1)  # (B,)
-        cu = torch.nn.functional.pad(sizes.cumsum(0), (1, 0)).to(torch.int32)
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-        packing = Packing(cu, input_ids.shape[1])
-        logits = packed_logits(self.model, input_ids[attention], positions[attention], packing)
-        if self.model.bert.pooler is not None:  # a sequence classifier: (B, C)
-            return logits
-        return logits.new_zeros(*input_ids.shape, logits.shape[-1]).masked_scatter_(attention[..., None], logits)
+        n, width = input_ids.shape
+        starts = torch.nn.functional.pad(attention.sum(1).cumsum(0), (1, 0))  # (B + 1,) sequence b at starts[b]:
+        spare = int(starts[-1]) if tokens is None else tokens  # the first token past every real one
+        column = torch.arange(width, device=input_ids.device)
+        target = torch.where(attention, starts[:-1, None] + column, spare)  # (B, T): where each token goes
+        ids = input_ids.new_full((spare + 1,), self.tokenizer.pad_token_id).scatter_(0, target.flatten(), input_ids.flatten())
+        positions = torch.zeros_like(ids).scatter_(0, target.flatten(), column.expand(n, width).flatten())
+        logits = packed_logits(self.model, ids, positions, Packing(starts.to(torch.int32), width))
+        return logits if self.model.bert.pooler is not None else logits[target]  # (B, C) or (B, T, C)
 
     def forward(self, inputs: dict):
         """Logits of one pass of `groups`: padded passes through `classify`, packed ones

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 class Packing:
     """Where the sequences of a packed pass lie: `cu_seqlens` (N + 1,) int32 offsets on the
     device, sequence s at tokens cu_seqlens[s]:cu_seqlens[s + 1]; `longest`: an upper bound on
-    any sequence's length (sizes the attention kernel's grid; it need not be exact)."""
+    any sequence's length (sizes the attention kernel's grid; it need not be exact). Tokens
+    past cu_seqlens[N] belong to no sequence: they attend to nothing and nothing to them (a pass
+    sized by a bound the host knows, before the device has said how many tokens are real)."""
 
     cu_seqlens: object
     longest: int
@@ -75,10 +77,14 @@ def flash_varlen():
 
 def _padded_attention(q, k, v, packing: Packing):
     """The same attention through padded (N, heads, L, D) tensors and a key mask: for CPU and
-    fp32, which the variable-length kernel does not take. Nothing here waits for the device."""
+    fp32, which the variable-length kernel does not take. Tokens past the last sequence get 0."""
     import torch
 
-    tokens, cu = q.shape[0], packing.cu_seqlens.long()
+    cu = packing.cu_seqlens.long()
+    tokens = int(cu[-1])  # on a GPU this waits for the device (fp32 only)
+    if tokens < q.shape[0]:
+        out = _padded_attention(q[:tokens], k[:tokens], v[:tokens], packing)
+        return torch.cat([out, out.new_zeros(q.shape[0] - tokens, *out.shape[1:])])
     lengths = cu[1:] - cu[:-1]  # (N,)
     n, longest = lengths.shape[0], packing.longest
     column = torch.arange(longest, device=q.device)

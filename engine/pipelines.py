@@ -49,8 +49,8 @@ class ActorPool:
     # 2-CPU machine still has room for one read and one write at a time.
     io_cpus: float = 0.25
     # Model actors run sentences packed end to end, without padding (engine.packed), instead of
-    # in padded length-sorted groups.
-    pack_sequences: bool = False
+    # in padded length-sorted groups; None: packed on a GPU, padded on CPU.
+    pack_sequences: bool | None = None
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,

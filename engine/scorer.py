@@ -19,8 +19,8 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
                          pad_multiple: int = 1) -> list[np.ndarray]:
     """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
     sequences stay on `device` as one tensor and the decisions are taken there. The host never
-    waits for the device between steps (see `_PrefixWidth`). `classify(input_ids, attention)`:
-    `ModelActor.classify`. Returns one bool array per row."""
+    waits for the device between steps (see `_KeptBound`). `classify(input_ids, attention,
+    tokens)`: `ModelActor.classify`. Returns one bool array per row."""
     import torch
 
     # Longest first: the rows that still have a w_i at step i are a prefix of the batch.
@@ -35,13 +35,14 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     p_full_t = torch.as_tensor(p_full[order], dtype=torch.float32, device=device)
     kept = torch.zeros(n_rows, longest, dtype=torch.bool, device=device)  # (B, L): w_j in s'
     important = torch.zeros_like(kept)
-    width_bound = _PrefixWidth(device)
+    bound = _KeptBound(device)
     for i in range(longest):
         n = int((lengths > i).sum())  # rows that have a w_i
         kept[:n, i] = True
         k = kept[:n, : i + 1]  # (n, i+1)
         count = k.sum(1)  # tokens in s' per row
-        width = round_up(width_bound.at_most(i, count) + 2, pad_multiple)
+        at_most = bound.at_most(i, count)  # (n,) on the host
+        width = round_up(int(at_most.max()) + 2, pad_multiple)
         # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
         slot = torch.where(k, k.cumsum(1), width)
         ids = torch.full((n, width + 1), pad_id, dtype=torch.long, device=device)
@@ -50,12 +51,12 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
         ids[:, 0] = cls_id
         ids[torch.arange(n, device=device), count + 1] = sep_id
         attention = torch.arange(width, device=device)[None, :] < (count + 2)[:, None]
-        probs = classify(ids, attention).float().softmax(-1)
+        probs = classify(ids, attention, int(at_most.sum()) + 2 * n).float().softmax(-1)
         p_aux = probs[torch.arange(n, device=device), target[:n]]
         decision = (p_full_t[:n] - p_aux) < delta
         important[:n, i] = decision
         kept[:n, i] = ~decision
-        width_bound.record(i, kept[:n, : i + 1])
+        bound.record(kept[:n, : i + 1])
     important = important.cpu().numpy()
     out = [None] * n_rows
     for b, j in enumerate(order):
@@ -63,37 +64,43 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     return out
 
 
-class _PrefixWidth:
-    """The longest s' of a step, known to the host without waiting for the device.
+class _KeptBound:
+    """How many tokens each row's s' holds at a step, at most, known to the host without
+    waiting for the device: the width of a padded pass, the size of a packed one.
 
-    At most one token joins s' per step, so if K_j is the most tokens any row kept after step
-    j, s' at step i has at most K_j + (i - j) tokens. On a GPU the host reads K back
-    asynchronously and uses the newest value already arrived (a step or two old: at most a
-    column or two of extra padding); on CPU it is exact."""
+    At most one token joins s' per step, so a row that kept K_j tokens after step j holds at
+    most K_j + (i - j) at step i (w_i included), and never more than i + 1. On a GPU the host
+    reads each step's counts back asynchronously and uses the newest already arrived (a step
+    or two old: a token or two of slack); on CPU the counts are exact."""
 
     def __init__(self, device):
         import torch
 
         self.torch, self.cuda = torch, device.type == "cuda"
-        self.known_step, self.known_max = -1, 0
-        self.in_flight = []  # (step, event, pinned host tensor)
+        self.known_step, self.known = -1, np.zeros(0, np.int64)  # kept counts after known_step
+        self.in_flight = []  # (event, pinned host tensor), one per step
 
-    def at_most(self, step: int, count) -> int:
+    def at_most(self, step: int, count) -> np.ndarray:
+        """Bounds (n,) on `count`, the device's (n,) tokens of s' per row at `step`."""
         if not self.cuda:
-            return int(count.max())
-        while self.in_flight and self.in_flight[0][1].query():
-            self.known_step, _, host = self.in_flight.pop(0)
-            self.known_max = int(host)
-        return min(step + 1, self.known_max + step - self.known_step)
+            return count.cpu().numpy()
+        while self.in_flight and self.in_flight[0][0].query():
+            _, self.known = self.in_flight.pop(0)
+            self.known_step += 1
+        n = count.shape[0]
+        if self.known_step < 0:
+            return np.full(n, step + 1)
+        return np.minimum(step + 1, self.known[:n] + (step - self.known_step))
 
-    def record(self, step: int, kept) -> None:
+    def record(self, kept) -> None:
+        """Queue the read-back of this step's kept counts, (n, i + 1) -> (n,)."""
         if not self.cuda:
             return
-        host = self.torch.empty((), dtype=self.torch.long, pin_memory=True)
-        host.copy_(kept.sum(1).max(), non_blocking=True)
+        host = self.torch.empty(kept.shape[0], dtype=self.torch.long, pin_memory=True)
+        host.copy_(kept.sum(1), non_blocking=True)
         event = self.torch.cuda.Event()
         event.record()
-        self.in_flight.append((step, event, host))
+        self.in_flight.append((event, host.numpy()))
 
 
 class ImportanceScorer(ModelActor):
@@ -104,7 +111,7 @@ class ImportanceScorer(ModelActor):
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
                  max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
-                 pack: bool = False):
+                 pack: bool | None = None):
         super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None

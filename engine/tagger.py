@@ -33,7 +33,7 @@ class MaskTagger(ModelActor):
     batch_format = "pyarrow"
 
     def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int | None = None,
-                 dtype: str = "auto", cpu_threads: int | None = None, pack: bool = False):
+                 dtype: str = "auto", cpu_threads: int | None = None, pack: bool | None = None):
         super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
         self.mask_ratio = mask_ratio
 

@@ -52,8 +52,8 @@ class ComputeConfig:
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
-    pack_sequences: bool = False        # tagging actors pack sentences end to end in fixed-width rows (not padded
-                                        # groups); measured slower on CPU, not yet on a GPU (docs/performance.md)
+    pack_sequences: bool | None = None  # model actors run sentences packed end to end, no padding (engine.packed);
+                                        # None: with a GPU (faster there, docs/performance.md), not on CPU
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
                                         # pretrain, evaluate); each asks 1/N of a GPU (a CPU training worker 1/N CPU)
 

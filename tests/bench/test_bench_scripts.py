@@ -70,9 +70,6 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     # Same weights, same batches, the same loss computed two ways.
     assert out["trainer"]["mean_loss"] == pytest.approx(out["baseline"]["mean_loss"], rel=1e-3)
     assert out["speedup"] > 0
-    # And the trainer's step again with cuDNN attention left out: other kernels, the same loss.
-    no_cudnn = out["trainer_without_cudnn_attention"]
-    assert no_cudnn["steps"] == 1 and no_cudnn["mean_loss"] == pytest.approx(out["trainer"]["mean_loss"], rel=1e-3)
 
 
 def test_train_job_bench_times_the_variants_on_the_same_instances(bench, local_ray):

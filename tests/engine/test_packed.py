@@ -43,3 +43,42 @@ def test_packed_attention_keeps_sequences_apart():
     assert not torch.allclose(changed[3:10], out[3:10])
     first = torch.nn.functional.scaled_dot_product_attention(*(x[:3].transpose(0, 1) for x in (q, k, v)))
     torch.testing.assert_close(out[:3], first.transpose(0, 1))
+
+
+def test_a_packed_pass_sized_past_its_real_tokens_gives_the_padded_logits(tiny_classifier, tiny_tagger):
+    """The scorer sizes a packed pass by a bound the host knows (engine.scorer._KeptBound), so
+    tokens past the real ones belong to no sequence; they must change nothing."""
+    from engine.scorer import ImportanceScorer
+    from engine.tagger import MaskTagger
+
+    ids = torch.tensor([[2, 10, 11, 12, 3, 0], [2, 13, 3, 0, 0, 0], [2, 14, 15, 3, 0, 0]])
+    attention = ids != 0
+    for actor_class, path in ((ImportanceScorer, tiny_classifier), (MaskTagger, tiny_tagger)):
+        padded, packed = actor_class(path, pack=False), actor_class(path, pack=True)
+        with torch.inference_mode():
+            expected = padded.classify(ids, attention)
+            for tokens in (None, int(attention.sum()), int(attention.sum()) + 5):
+                got = packed.classify(ids, attention, tokens)
+                torch.testing.assert_close(got[attention] if got.dim() == 3 else got,
+                                           expected[attention] if got.dim() == 3 else expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_scorers_row_bounds_never_fall_below_the_kept_counts_with_read_backs_a_few_steps_old():
+    import numpy as np
+
+    from engine.scorer import _KeptBound
+
+    rng = np.random.default_rng(0)
+    bound = _KeptBound(torch.device("cpu"))
+    bound.cuda = True  # as on a GPU: bounds from counts read back late (set by hand below)
+    kept_after = []  # kept counts per row after each step
+    kept = np.zeros(6, np.int64)
+    for step in range(12):
+        count = kept + 1  # w_i joins s' before the pass
+        lag = int(rng.integers(1, 4))
+        if len(kept_after) >= lag:  # the newest read-back that has arrived
+            bound.known_step, bound.known = len(kept_after) - lag, kept_after[-lag]
+        at_most = bound.at_most(step, torch.from_numpy(count))
+        assert (at_most >= count).all() and (at_most <= step + 1).all()
+        kept = count - rng.integers(0, 2, size=6)  # w_i dropped again where important
+        kept_after.append(kept.copy())

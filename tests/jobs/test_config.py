@@ -120,10 +120,12 @@ def test_a_gpu_actor_works_on_two_shards_at_once_and_a_cpu_actor_on_one(tmp_path
         load_config(config_file(tmp_path, extra="compute: {concurrent_shards: 0}"))
 
 
-def test_tagging_actors_pack_sentences_only_when_the_config_says_so(tmp_path, local_ray):
+def test_model_actors_pack_sentences_as_the_config_says_and_by_device_when_it_is_silent(tmp_path, local_ray):
     from jobs.common import actor_pool
 
-    assert actor_pool(load_config(config_file(tmp_path))).pack_sequences is False
-    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {pack_sequences: true}"))).pack_sequences is True
+    assert actor_pool(load_config(config_file(tmp_path))).pack_sequences is None  # the actor's device decides
+    for value in (True, False):
+        extra = f"compute: {{pack_sequences: {str(value).lower()}}}"
+        assert actor_pool(load_config(config_file(tmp_path, extra=extra))).pack_sequences is value
     with pytest.raises(ConfigError, match="compute.pack_sequences"):
         load_config(config_file(tmp_path, extra="compute: {pack_sequences: 3}"))
