@@ -100,7 +100,7 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     cuDNN attention kernel allowed, as the engine ran them until 2026-11-27 (`cudnn_attention_`:
     its `cold` sees only cuDNN's per-shape plans for the first time; on an H200 they ran at 0.70
     of the rate without it cold, 0.93 warm; docs/performance.md).
-    `as_engine_only`: the engine's passes alone, cold then warm (`--shard-sweep`)."""
+    `as_engine_only`, or packed passes: the engine's passes alone, cold then warm."""
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
@@ -115,7 +115,8 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
               "sentences_per_shard": rows.num_rows / len(pieces), "passes": len(batches)}
     # None: the kernels the engine lets PyTorch pick (engine.models.without_cudnn_attention on a GPU).
     with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    variants = [("", None)] if as_engine_only else [("", None), ("cudnn_attention_", with_cudnn)]
+    # Packed passes do not go through PyTorch's SDPA (engine.packed): cuDNN attention cannot change them.
+    variants = [("", None)] if as_engine_only or tagger.pack else [("", None), ("cudnn_attention_", with_cudnn)]
     for variant, backends in variants:  # the same passes each time
         result[f"{variant}padding"], result[f"{variant}shapes"] = padding, shapes
         for name in ("cold", "warm"):
