@@ -157,7 +157,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
                 max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
                 concurrent_shards: int | None = None, options: dict | None = None) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock. `options`:
-    MaskTagger's pack, as compute.pack_sequences."""
+    compute.pack_sequences (pack), compute.read_tasks and compute.num_cpus (ray_cpus)."""
     options = options or {}
     import shutil
 
@@ -179,7 +179,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "tag": {"shard_documents": shard_documents, "max_seq": max_seq},
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
-                          "pack_sequences": options.get("pack")}}
+                          "pack_sequences": options.get("pack"), "read_tasks": options.get("read_tasks"),
+                          "num_cpus": options.get("ray_cpus")}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
@@ -285,6 +286,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pack-sequences", action=argparse.BooleanOptionalAction, default=None,
                         help="compute.pack_sequences for the engine, its ceiling and the single process "
                              "(default: its default, packed on a GPU, padded on CPU)")
+    parser.add_argument("--read-tasks", type=int, default=None, help="compute.read_tasks (default: its default)")
+    parser.add_argument("--ray-cpus", type=int, default=None,
+                        help="compute.num_cpus of the local Ray (default: the machine's cores)")
     parser.add_argument("--skip-single", action="store_true", help="no single-process run (large corpora)")
     parser.add_argument("--ceiling-sentences", type=int, default=200_000, help="sentences the ceiling runs on")
     parser.add_argument("--ceiling-budgets", type=int, nargs="*", default=[],
@@ -302,6 +306,7 @@ def measure(args, work: str) -> int:
     from jobs.config import TagConfig
 
     options = {"pack": args.pack_sequences}
+    engine_options = {**options, "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus}
     packed = args.pack_sequences if args.pack_sequences is not None else harness.device().type == "cuda"  # as ModelActor
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
@@ -323,6 +328,7 @@ def measure(args, work: str) -> int:
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
               "pack_sequences": packed, "flash_varlen": flash_varlen() is not None,
+              "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
     result["ceiling_sweep"] = [ceiling(tagger_dir, rows, budget, options) for budget in args.ceiling_budgets]
@@ -336,7 +342,7 @@ def measure(args, work: str) -> int:
     result["engine"], engine_dir = engine_path(tagger_dir, files, work, args.shard_documents, args.max_seq,
                                                args.max_batch_tokens, args.tokenizer_actors,
                                                concurrent_shards=args.concurrent_shards,
-                                               options=options)
+                                               options=engine_options)
     if not args.skip_single:
         result["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, "single"))
 

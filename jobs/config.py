@@ -52,6 +52,7 @@ class ComputeConfig:
     inference_dtype: str = "auto"       # model actors: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16
     tokenizer_actors: int | None = None  # CPU actors that split and tokenize text (None: (node CPUs - 2) / 2)
     concurrent_shards: int | None = None  # shards a model actor works on at once (None: 2 with a GPU, 1 on CPU)
+    read_tasks: int | None = None       # corpus files read at once (None: 2 per model actor the pool may grow to)
     pack_sequences: bool | None = None  # model actors run sentences packed end to end, no padding (engine.packed);
                                         # None: with a GPU (faster there, docs/performance.md), not on CPU
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
@@ -202,6 +203,7 @@ def check(cfg: PipelineConfig) -> None:
                        ("compute.cpu_threads", cfg.compute.cpu_threads),
                        ("compute.tokenizer_actors", cfg.compute.tokenizer_actors),
                        ("compute.concurrent_shards", cfg.compute.concurrent_shards),
+                       ("compute.read_tasks", cfg.compute.read_tasks),
                        ("compute.concurrent_stages", cfg.compute.concurrent_stages)):
         if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")

@@ -129,3 +129,15 @@ def test_model_actors_pack_sentences_as_the_config_says_and_by_device_when_it_is
         assert actor_pool(load_config(config_file(tmp_path, extra=extra))).pack_sequences is value
     with pytest.raises(ConfigError, match="compute.pack_sequences"):
         load_config(config_file(tmp_path, extra="compute: {pack_sequences: 3}"))
+
+
+def test_corpus_reads_are_capped_at_two_per_model_actor_unless_the_config_says(tmp_path, local_ray):
+    """Every read at once is a worker process starting beside the model actor: with 44 files on
+    16 cores the tagger's start took 42 s (docs/performance.md)."""
+    from jobs.common import actor_pool
+
+    assert actor_pool(load_config(config_file(tmp_path))).read_tasks == 2
+    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {actors_max: 3}"))).read_tasks == 6
+    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {read_tasks: 5}"))).read_tasks == 5
+    with pytest.raises(ConfigError, match="compute.read_tasks"):
+        load_config(config_file(tmp_path, extra="compute: {read_tasks: 0}"))
