@@ -125,7 +125,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
     files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
     one_shard_per_block(files_ds)
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
-                                compute=ray.data.TaskPoolStrategy(size=pool.read_tasks),
+                                compute=ray.data.TaskPoolStrategy(size=min(pool.read_tasks, len(by_file))),
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
     return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences), pool)
