@@ -253,7 +253,8 @@ def measure(args, work: str) -> int:
     harness.write_json(args.out, f"score-{args.shape}{args.suffix}", {
         "shape": args.shape, "delta": args.delta, "matmul_peak_tflops": peak, "mean_wordpieces": float(lengths.mean()),
         "important_fraction": important, "differing_decisions_fp32": differing,
-        "differing_decisions_fp32_packed": differing_packed, "pack_sequences": default_packed, "flash_varlen": flash_varlen() is not None,
+        "differing_decisions_fp32_packed": differing_packed, "pack_sequences": default_packed,
+        "flash_varlen": flash_varlen() is not None,
         "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

@@ -8,7 +8,6 @@ import sys
 
 import harness
 
-
 # bench/score.py's run with the other compute.pack_sequences, by the end of its label.
 OTHER_PACKING = {"sentences packed (compute.pack_sequences)": "packed",
                  "sentences padded (compute.pack_sequences: false)": "padded"}

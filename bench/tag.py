@@ -307,7 +307,8 @@ def measure(args, work: str) -> int:
 
     options = {"pack": args.pack_sequences}
     engine_options = {**options, "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus}
-    packed = args.pack_sequences if args.pack_sequences is not None else harness.device().type == "cuda"  # as ModelActor
+    # What the actors will do: ModelActor packs on CUDA unless told.
+    packed = args.pack_sequences if args.pack_sequences is not None else harness.device().type == "cuda"
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,

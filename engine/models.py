@@ -111,10 +111,10 @@ class ModelActor:
     Subclasses set `model_class` and fill in `process(batch)`. Runs on CUDA when a GPU is
     visible (the pool asks for one per actor), else on CPU. `dtype` "auto" is bf16 on CUDA and
     fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
-    threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: sequences run
-    packed end to end, without padding (engine.packed), instead of in padded groups (None: on
-    CUDA). On CUDA attention
-    stays off cuDNN's kernel (`without_cudnn_attention`).
+    threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: passes
+    hold their sequences packed end to end, without padding (engine.packed), instead of padded
+    groups (None: packed on CUDA). On CUDA attention stays off cuDNN's kernel
+    (`without_cudnn_attention`).
     """
 
     model_class: str = ""
@@ -240,7 +240,8 @@ class ModelActor:
         spare = int(starts[-1]) if tokens is None else tokens  # the first token past every real one
         column = torch.arange(width, device=input_ids.device)
         target = torch.where(attention, starts[:-1, None] + column, spare)  # (B, T): where each token goes
-        ids = input_ids.new_full((spare + 1,), self.tokenizer.pad_token_id).scatter_(0, target.flatten(), input_ids.flatten())
+        ids = input_ids.new_full((spare + 1,), self.tokenizer.pad_token_id)
+        ids.scatter_(0, target.flatten(), input_ids.flatten())
         positions = torch.zeros_like(ids).scatter_(0, target.flatten(), column.expand(n, width).flatten())
         logits = packed_logits(self.model, ids, positions, Packing(starts.to(torch.int32), width))
         return logits if self.model.bert.pooler is not None else logits[target]  # (B, C) or (B, T, C)

@@ -4,8 +4,8 @@ no padding anywhere, each attending only to itself.
 Padded passes spend compute on padding in every matrix product (38% of the scorer's tokens on
 review sentences, docs/performance.md); packed, the products see real tokens only and attention
 keeps the sequences apart by their offsets (`cu_seqlens`). On a GPU in bf16 attention is flash
-attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere each sequence is
-padded for attention alone (`_padded_attention`), which gives the same outputs."""
+attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere attention alone
+runs on the sequences padded to the pass's longest (`_padded_attention`), with the same outputs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
