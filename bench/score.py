@@ -169,8 +169,9 @@ def measure(args, work: str) -> int:
         return how + (", first time (new shapes)" if first else ""), decisions, first_s if first else seconds, gib, passes
 
     def diagnostics(scorer, per_pass, fast):
-        """The default budget's other runs: shard-sized calls, then one call with cuDNN attention
-        allowed (after the others: only its per-shape plans are new); table rows for them and
+        """The default budget's other runs: shard-sized calls, one call with the other
+        compute.pack_sequences, then one with cuDNN attention allowed (after the others: only
+        its per-shape plans are new); table rows for them and
         for the first time of `fast`, and how many decisions each differs by from `fast`."""
         runs = {f"calls of {size} sentences": engine_run(scorer, args.sentences, size) for size in args.shard_sentences}
         runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
