@@ -8,8 +8,9 @@ decides how full and how varied the passes are. The groups are `MaskTagger.group
 (a tiny tagger whose forward never runs), padded as the engine pads them, with widths rounded
 up to `--pad-multiple` (8: what a model actor does on a GPU; 1 on CPU), and packed end to end as
 `compute.pack_sequences` packs them (no padding; a pass's shape is its token count). Shards
-are `--shard-documents` consecutive documents, as `bench/tag.py`'s shard-by-shard timing cuts them; the last size in
-the table is the whole corpus at once (the grouping of `bench/tag.py`'s ceiling).
+are `--shard-documents` consecutive documents, as `bench/tag.py`'s shard-by-shard timing cuts
+them; the last size in the table is the whole corpus at once (the grouping of `bench/tag.py`'s
+ceiling).
 """
 from __future__ import annotations
 
