@@ -8,7 +8,7 @@ attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere atte
 runs on the sequences padded to the pass's longest (`_padded_attention`), with the same outputs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -21,6 +21,26 @@ class Packing:
 
     cu_seqlens: object
     longest: int
+    _layout: tuple | None = field(default=None, init=False, repr=False)
+
+    def padded_layout(self) -> tuple:
+        """For attention through padded tensors (`_padded_attention`), worked out once per pass
+        and reused by every layer: index (N, L) of each padded slot's token (the real token
+        count where it is padding), seen (N, L) bool, slot (T_real,) of each real token in the
+        flattened (N * L) padded tensor, and T_real. Reading T_real waits for the device."""
+        if self._layout is None:
+            import torch
+
+            cu = self.cu_seqlens.long()
+            tokens = int(cu[-1])
+            lengths = cu[1:] - cu[:-1]  # (N,)
+            column = torch.arange(self.longest, device=cu.device)
+            seen = column[None, :] < lengths[:, None]  # (N, L)
+            index = torch.where(seen, cu[:-1, None] + column[None, :], tokens)
+            owner = torch.repeat_interleave(torch.arange(len(lengths), device=cu.device), lengths, output_size=tokens)
+            slot = owner * self.longest + torch.arange(tokens, device=cu.device) - cu[owner]
+            self._layout = (index, seen, slot, tokens)
+        return self._layout
 
 
 def packed_hidden(bert, input_ids, position_ids, packing: Packing):
@@ -80,23 +100,13 @@ def _padded_attention(q, k, v, packing: Packing):
     fp32, which the variable-length kernel does not take. Tokens past the last sequence get 0."""
     import torch
 
-    cu = packing.cu_seqlens.long()
-    tokens = int(cu[-1])  # on a GPU this waits for the device (fp32 only)
-    if tokens < q.shape[0]:
-        out = _padded_attention(q[:tokens], k[:tokens], v[:tokens], packing)
-        return torch.cat([out, out.new_zeros(q.shape[0] - tokens, *out.shape[1:])])
-    lengths = cu[1:] - cu[:-1]  # (N,)
-    n, longest = lengths.shape[0], packing.longest
-    column = torch.arange(longest, device=q.device)
-    seen = column[None, :] < lengths[:, None]  # (N, L)
-    # Token t of the packed pass -> slot (s, j) of the padded one; padding slots read row T (zeros).
-    index = torch.where(seen, cu[:-1, None] + column[None, :], tokens)  # (N, L)
-    owner = torch.repeat_interleave(torch.arange(n, device=q.device), lengths, output_size=tokens)
-    slot = owner * longest + torch.arange(tokens, device=q.device) - cu[owner]  # (T,)
+    index, seen, slot, tokens = packing.padded_layout()
+    n, longest = seen.shape
 
-    def padded(x):  # (T, heads, D) -> (N, heads, L, D)
-        return torch.cat([x, x.new_zeros(1, *x.shape[1:])])[index].transpose(1, 2)
+    def padded(x):  # (T, heads, D) -> (N, heads, L, D); padding slots read the zero row
+        return torch.cat([x[:tokens], x.new_zeros(1, *x.shape[1:])])[index].transpose(1, 2)
 
     out = torch.nn.functional.scaled_dot_product_attention(
         padded(q), padded(k), padded(v), attn_mask=seen[:, None, None, :])  # (N, heads, L, D)
-    return out.transpose(1, 2).reshape(n * longest, *q.shape[1:])[slot]
+    out = out.transpose(1, 2).reshape(n * longest, *q.shape[1:])[slot]  # (real tokens, heads, D)
+    return torch.cat([out, out.new_zeros(q.shape[0] - tokens, *out.shape[1:])])
