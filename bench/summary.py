@@ -7,10 +7,10 @@ import os
 import sys
 
 import harness
+from score import PACKED, PADDED
 
 # bench/score.py's run with the other compute.pack_sequences, by the end of its label.
-OTHER_PACKING = {"sentences packed (compute.pack_sequences)": "packed",
-                 "sentences padded (compute.pack_sequences: false)": "padded"}
+OTHER_PACKING = {PACKED: "packed", PADDED: "padded"}
 
 
 def load(out: str, pattern: str) -> list[dict]:

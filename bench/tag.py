@@ -303,12 +303,12 @@ def main(argv=None) -> int:
 
 
 def measure(args, work: str) -> int:
+    from engine.models import packs
     from jobs.config import TagConfig
 
     options = {"pack": args.pack_sequences}
     engine_options = {**options, "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus}
-    # What the actors will do: ModelActor packs on CUDA unless told.
-    packed = args.pack_sequences if args.pack_sequences is not None else harness.device().type == "cuda"
+    packed = packs(args.pack_sequences, harness.device().type)  # what the actors will do
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
                                                     harness.tokenizer_dir(args.tokenizer), os.path.join(work, "tagger"))
     files, documents = synthesise_corpus(harness.demo_texts(args.data, args.source), args.sentences,

@@ -50,6 +50,11 @@ def length_batches(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) 
     return groups
 
 
+def packs(pack: bool | None, device_type: str) -> bool:
+    """Whether a model actor on `device_type` packs its passes: as told, else on CUDA only."""
+    return device_type == "cuda" if pack is None else pack
+
+
 def token_batches(sizes: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     """Indexes of sequences of `sizes` tokens in length-sorted groups of at most `max_tokens`
     tokens in all (at least one sequence per group): passes of packed sequences, which pay
@@ -150,7 +155,7 @@ class ModelActor:
         # so padding is much of each padded pass there (on an H200, BERT-base: tagging passes
         # 29% padding, 0.81 of the packed rate; scoring 0.87; docs/performance.md). On CPU
         # passes are small and attention is padded anyway (compute.pack_sequences, docs/config.md).
-        self.pack = self.device.type == "cuda" if pack is None else pack
+        self.pack = packs(pack, self.device.type)
 
     def __call__(self, batch):
         with self.torch.inference_mode():
