@@ -38,13 +38,14 @@ def parse_args(stage: str, argv: list[str] | None) -> PipelineConfig:
     return load_config(args.config, args.overrides)
 
 
-def entry_point(stage: str, body, argv: list[str] | None = None) -> int:
-    """Run `body(cfg, plan)` inside a Ray session; bad input ends with one line, exit code 2."""
+def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool = True) -> int:
+    """Run `body(cfg, plan)` inside a Ray session; bad input ends with one line, exit code 2.
+    `trains`: whether the stage runs Ray Train (its local Ray then starts the dashboard)."""
     try:
         cfg = parse_args(stage, argv)
         check_model(cfg)
         plan = make_plan(cfg)
-        with ray_session(cfg):
+        with ray_session(cfg, dashboard=trains):
             body(cfg, plan)
     except (ConfigError, InputError, ManifestError, StageError) as e:
         print(f"taskpt {stage}: error: {e}", file=sys.stderr)
@@ -59,9 +60,9 @@ def check_model(cfg: PipelineConfig) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(cfg: PipelineConfig):
+def ray_session(cfg: PipelineConfig, dashboard: bool = True):
     """Join the cluster this runs in (a Ray job, or compute.address / $RAY_ADDRESS), else start
-    a local Ray for the duration of the command."""
+    a local Ray for the duration of the command, with its dashboard if `dashboard`."""
     import ray
 
     if ray.is_initialized():
@@ -72,12 +73,13 @@ def ray_session(cfg: PipelineConfig):
         ray.init(address=address)
     else:
         # "local": a new Ray for this command, never a stale cluster found in /tmp/ray. With its
-        # dashboard (127.0.0.1:8265, or the next free port): the state API it serves is what Ray
-        # Train's placement-group cleaner polls once a second, warning each time it is missing
-        # (353 lines in one demo run without it); a demo fine-tune took 68.4 s with it, 70.1 s without.
-        # None, not True: started where ray[default] is installed, skipped on a minimal ray (True
-        # refuses to start there).
-        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=None,
+        # dashboard (127.0.0.1:8265, or the next free port) for commands that train: the state API
+        # it serves is what Ray Train's placement-group cleaner polls once a second, warning each
+        # time it is missing (353 lines in one demo run without it); a demo fine-tune took 68.4 s
+        # with it, 70.1 s without. None, not True: started where ray[default] is installed, skipped
+        # on a minimal ray (True refuses to start there). Without it for the rest: its ~10 processes
+        # made tagging on 2 cores 4-5% slower (docs/performance.md, "Ray's overhead on 2 cores").
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=None if dashboard else False,
                  runtime_env=LOCAL_RUNTIME_ENV)
     try:
         yield

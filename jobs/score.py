@@ -31,7 +31,7 @@ def score(cfg, plan) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return entry_point("score", score, argv)
+    return entry_point("score", score, argv, trains=False)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def tag(cfg, plan) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return entry_point("tag", tag, argv)
+    return entry_point("tag", tag, argv, trains=False)
 
 
 if __name__ == "__main__":
