@@ -48,13 +48,18 @@ class ActorPool:
     # Reading files and writing shards reserve a quarter CPU per task: with the actors above a
     # 2-CPU machine still has room for one read and one write at a time.
     io_cpus: float = 0.25
-    # Corpus files read at once. A read parses its file in well under a second (433,416 review
-    # documents: 0.15 s), so a few keep the tokenizers fed; every one more is a worker process
-    # that starts beside the model actor and slows its start.
-    read_tasks: int = 2
+    # Corpus files read at once (None: 2 per model actor the pool may grow to). A read parses
+    # its file in well under a second (433,416 review documents: 0.15 s), so a few keep the
+    # tokenizers fed; every one more is a worker process that starts beside the model actor
+    # and slows its start.
+    read_tasks: int | None = None
     # Model actors run sentences packed end to end, without padding (engine.packed), instead of
     # in padded length-sorted groups; None: packed on a GPU, padded on CPU.
     pack_sequences: bool | None = None
+
+    def reads(self) -> int:
+        """Corpus files read at once."""
+        return self.read_tasks or 2 * self.max_size
 
     def strategy(self) -> ActorPoolStrategy:
         return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
@@ -125,7 +130,7 @@ def premasked_dataset(shards: list[CorpusShard], columns: list[str], tagger_path
     files_ds = ray.data.from_items(list(by_file.values()), override_num_blocks=len(by_file))
     one_shard_per_block(files_ds)
     docs = files_ds.map_batches(read_shards, batch_size=1, num_cpus=pool.io_cpus,
-                                compute=ray.data.TaskPoolStrategy(size=min(pool.read_tasks, len(by_file))),
+                                compute=ray.data.TaskPoolStrategy(size=min(pool.reads(), len(by_file))),
                                 fn_kwargs=dict(columns=columns, fmt=fmt, encoding=encoding))
     ds = _tokenize(docs, tagger_path, max_seq - 2, split_sentences, pool)
     return _model(ds, MaskTagger, dict(model_path=tagger_path, mask_ratio=mask_ratio, pack=pool.pack_sequences), pool)

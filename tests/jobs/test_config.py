@@ -136,8 +136,8 @@ def test_corpus_reads_are_capped_at_two_per_model_actor_unless_the_config_says(t
     16 cores the tagger's start took 42 s (docs/performance.md)."""
     from jobs.common import actor_pool
 
-    assert actor_pool(load_config(config_file(tmp_path))).read_tasks == 2
-    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {actors_max: 3}"))).read_tasks == 6
-    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {read_tasks: 5}"))).read_tasks == 5
+    assert actor_pool(load_config(config_file(tmp_path))).reads() == 2
+    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {actors_max: 3}"))).reads() == 6
+    assert actor_pool(load_config(config_file(tmp_path, extra="compute: {read_tasks: 5}"))).reads() == 5
     with pytest.raises(ConfigError, match="compute.read_tasks"):
         load_config(config_file(tmp_path, extra="compute: {read_tasks: 0}"))
