@@ -96,11 +96,11 @@ def shard_ceiling(tagger_dir: str, rows: pa.Table, shard_documents: int, max_bat
     """The tagger's forward passes alone over shard-sized pieces of `rows`, grouped as a model
     actor groups a shard (one shard's sentences at a time): what the steady state could reach
     with the engine's grouping. Timed twice: `cold` as the engine meets each batch shape for
-    the first time, `warm` once every shape has been run. Then the same passes with PyTorch's
-    cuDNN attention kernel allowed, as the engine ran them until 2026-11-27 (`cudnn_attention_`:
+    the first time, `warm` once every shape has been run. Then, on a GPU, the same passes with
+    PyTorch's cuDNN attention kernel allowed, as the engine ran them until 2026-11-27 (`cudnn_attention_`:
     its `cold` sees only cuDNN's per-shape plans for the first time; on an H200 they ran at 0.70
     of the rate without it cold, 0.93 warm; docs/performance.md).
-    `as_engine_only`, or packed passes: the engine's passes alone, cold then warm."""
+    `as_engine_only`, packed passes, or a CPU: the engine's passes alone, cold then warm."""
     from torch.nn.attention import SDPBackend
 
     from engine.tagger import MaskTagger
@@ -347,17 +347,17 @@ def measure(args, work: str) -> int:
     # their rates drift by 10-20% between runs minutes apart, more than the gap being measured.
     pairs = []
     for run in range(args.runs):
-        pair = {}
+        pair, single_dir = {}, os.path.join(work, f"single-{run}")
         if not args.skip_single:
-            pair["single_process"] = single_process(tagger_dir, files, os.path.join(work, f"single-{run}"),
-                                                    args.shard_documents, args.max_seq, options)
+            pair["single_process"] = single_process(tagger_dir, files, single_dir, args.shard_documents, args.max_seq,
+                                                    options)
             print(f"single process: {pair['single_process']['sentences_per_s']:,.0f} sentences/s", flush=True)
         pair["engine"], engine_dir = engine_path(tagger_dir, files, os.path.join(work, f"engine-{run}"),
                                                  args.shard_documents, args.max_seq, args.max_batch_tokens,
                                                  args.tokenizer_actors, concurrent_shards=args.concurrent_shards,
                                                  options=engine_options)
         if not args.skip_single:
-            pair["engine_equals_single_process"] = same_shards(engine_dir, os.path.join(work, f"single-{run}"))
+            pair["engine_equals_single_process"] = same_shards(engine_dir, single_dir)
             pair["engine_time_over_single_process"] = pair["engine"]["seconds"] / pair["single_process"]["seconds"]
             print(f"engine time / single-process time: {pair['engine_time_over_single_process']:.2f}", flush=True)
         pairs.append(pair)
