@@ -16,8 +16,10 @@ prediction, so all are scored). The engine's cost grows with the share of unimpo
   --shard-sentences (about what `taskpt score` gives an actor per shard of score.shard_examples
   examples, the demo's examples being one sentence or two).
 Real TFLOP/s counts only the tokens of each auxiliary sequence ([CLS] s' w_i [SEP]), no padding.
-Passes: forward passes run (the rule needs one per wordpiece of a group's longest sentence); on
-a GPU each costs milliseconds of Python and kernel launches whatever its size. The engine's
+Passes: forward passes run (a sentence takes one per wordpiece, one after the other; padded, a
+group of sentences runs as many as its longest has wordpieces, packed, a sentence starts in the
+first pass with room for all its steps: engine.rule_passes); on a GPU each costs milliseconds of
+Python and kernel launches whatever its size. The engine's
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
 score`, whose passes change shape at every step) and again; the one call is also run with
 PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan

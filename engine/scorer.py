@@ -11,96 +11,106 @@ import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
 from engine.models import ModelActor, round_up
+from engine.rule_passes import group_starts, rolling_starts
 from engine.stopwords import stopword_mask
 
 
 def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
-                         delta: float, cls_id: int, sep_id: int, pad_id: int, device,
-                         pad_multiple: int = 1) -> list[np.ndarray]:
-    """The rule, batched: step i of every sentence runs in one forward pass, the auxiliary
-    sequences stay on `device` as one tensor and the decisions are taken there. The host never
-    waits for the device between steps (see `_KeptBound`). `classify(input_ids, attention,
-    tokens)`: `ModelActor.classify`. Returns one bool array per row."""
+                         delta: float, cls_id: int, sep_id: int, pad_id: int, device, starts: np.ndarray,
+                         pad_multiple: int = 1, count_lag: int | None = None) -> list[np.ndarray]:
+    """The rule, batched: pass p runs step p - starts[r] of every row r that has one
+    (`starts`: a schedule, engine.rule_passes). The auxiliary sequences stay on `device` as one
+    tensor and the decisions are taken there; the host never waits for the device between
+    passes (see `_KeptBound`; `count_lag`: for tests, see there). `classify(input_ids,
+    attention, tokens)`: `ModelActor.classify`. Returns one bool array per row."""
     import torch
 
-    # Longest first: the rows that still have a w_i at step i are a prefix of the batch.
-    order = np.argsort([-len(r) for r in rows], kind="stable")
-    lengths = np.array([len(rows[j]) for j in order])
-    n_rows, longest = len(rows), int(lengths[0])
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    n_rows, longest = len(rows), int(lengths.max())
     tokens = np.full((n_rows, longest), pad_id, dtype=np.int64)
-    for b, j in enumerate(order):
-        tokens[b, :lengths[b]] = rows[j]
+    for b, r in enumerate(rows):
+        tokens[b, :len(r)] = r
     tokens = torch.from_numpy(tokens).to(device)
-    target = torch.as_tensor(labels[order], dtype=torch.long, device=device)
-    p_full_t = torch.as_tensor(p_full[order], dtype=torch.float32, device=device)
-    kept = torch.zeros(n_rows, longest, dtype=torch.bool, device=device)  # (B, L): w_j in s'
+    target = torch.as_tensor(labels, dtype=torch.long, device=device)
+    p_full_t = torch.as_tensor(p_full, dtype=torch.float32, device=device)
+    kept = torch.zeros(n_rows, longest, dtype=torch.bool, device=device)  # (R, L): w_j in s'
     important = torch.zeros_like(kept)
-    bound = _KeptBound(device)
-    for i in range(longest):
-        n = int((lengths > i).sum())  # rows that have a w_i
-        kept[:n, i] = True
-        k = kept[:n, : i + 1]  # (n, i+1)
+    # Every pass's (row, step) pairs, worked out on the host and copied to the device once:
+    # a pass's slice of them then waits for nothing.
+    row = np.repeat(np.arange(n_rows), lengths)
+    step = np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    by_pass = np.argsort(starts[row] + step, kind="stable")
+    row, step = row[by_pass], step[by_pass]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(starts[row] + step))])  # pass p: row[bounds[p]:bounds[p + 1]]
+    row_t, step_t = (torch.from_numpy(x).to(device) for x in (row, step))
+    bound = _KeptBound(device, count_lag)
+    for p in range(len(bounds) - 1):
+        a, b = int(bounds[p]), int(bounds[p + 1])
+        if a == b:
+            continue
+        r, i = row_t[a:b], step_t[a:b]  # (n,) rows and their steps
+        n, columns = b - a, int(step[a:b].max()) + 1
+        kept[r, i] = True  # w_i joins s', for now
+        k = kept[r, :columns]  # (n, columns): s' of each row (nothing past its step is kept yet)
         count = k.sum(1)  # tokens in s' per row
-        at_most = bound.at_most(i, count)  # (n,) on the host
+        at_most = bound.at_most(p, row[a:b], step[a:b], count)  # (n,) on the host
         width = round_up(int(at_most.max()) + 2, pad_multiple)
         # Kept tokens go to slots 1..count (after [CLS]); dropped ones to a spare last column.
         slot = torch.where(k, k.cumsum(1), width)
         ids = torch.full((n, width + 1), pad_id, dtype=torch.long, device=device)
-        ids.scatter_(1, slot, tokens[:n, : i + 1])
+        ids.scatter_(1, slot, tokens[r, :columns])
         ids = ids[:, :width]
         ids[:, 0] = cls_id
         ids[torch.arange(n, device=device), count + 1] = sep_id
         attention = torch.arange(width, device=device)[None, :] < (count + 2)[:, None]
         probs = classify(ids, attention, int(at_most.sum()) + 2 * n).float().softmax(-1)
-        p_aux = probs[torch.arange(n, device=device), target[:n]]
-        decision = (p_full_t[:n] - p_aux) < delta
-        important[:n, i] = decision
-        kept[:n, i] = ~decision
-        bound.record(kept[:n, : i + 1])
+        p_aux = probs[torch.arange(n, device=device), target[r]]
+        decision = (p_full_t[r] - p_aux) < delta
+        important[r, i] = decision
+        kept[r, i] = ~decision
+        bound.record(p, kept)
     important = important.cpu().numpy()
-    out = [None] * n_rows
-    for b, j in enumerate(order):
-        out[j] = important[b, : lengths[b]].copy()
-    return out
+    return [important[b, :lengths[b]].copy() for b in range(n_rows)]
 
 
 class _KeptBound:
-    """How many tokens each row's s' holds at a step, at most, known to the host without
+    """How many tokens each row's s' holds at a pass, at most, known to the host without
     waiting for the device: the width of a padded pass, the size of a packed one.
 
-    At most one token joins s' per step, so a row that kept K_j tokens after step j holds at
-    most K_j + (i - j) at step i (w_i included), and never more than i + 1. On a GPU the host
-    reads each step's counts back asynchronously and uses the newest already arrived (a step
-    or two old: a token or two of slack); on CPU the counts are exact."""
+    At most one token joins a row's s' per pass, so a row that kept K tokens after pass q holds
+    at most K + (p - q) at pass p (w_i included), and never more than its step + 1. On a GPU the
+    host reads each pass's counts back asynchronously and uses the newest already arrived (a
+    pass or two old: a token or two of slack); on CPU the counts are exact, or with `lag`
+    (tests) they arrive `lag` passes after they are taken, as late read-backs would."""
 
-    def __init__(self, device):
+    def __init__(self, device, lag: int | None = None):
         import torch
 
-        self.torch, self.cuda = torch, device.type == "cuda"
-        self.known_step, self.known = -1, np.zeros(0, np.int64)  # kept counts after known_step
-        self.in_flight = []  # (event, pinned host tensor), one per step
+        self.torch, self.cuda, self.lag = torch, device.type == "cuda", lag
+        self.known_pass, self.known = -1, np.zeros(0, np.int64)  # every row's kept count after known_pass
+        self.in_flight = []  # (arrived(now) -> bool, pass, host counts (R,)), one per pass
 
-    def at_most(self, step: int, count) -> np.ndarray:
-        """Bounds (n,) on `count`, the device's (n,) tokens of s' per row at `step`."""
-        if not self.cuda:
+    def at_most(self, p: int, rows: np.ndarray, steps: np.ndarray, count) -> np.ndarray:
+        """Bounds (n,) on `count`, the device's (n,) tokens of s' of `rows` at their `steps`
+        in pass `p`."""
+        if not self.cuda and self.lag is None:
             return count.cpu().numpy()
-        while self.in_flight and self.in_flight[0][0].query():
-            _, self.known = self.in_flight.pop(0)
-            self.known_step += 1
-        n = count.shape[0]
-        if self.known_step < 0:
-            return np.full(n, step + 1)
-        return np.minimum(step + 1, self.known[:n] + (step - self.known_step))
+        while self.in_flight and self.in_flight[0][0](p):
+            _, self.known_pass, self.known = self.in_flight.pop(0)
+        if self.known_pass < 0:
+            return steps + 1
+        return np.minimum(steps + 1, self.known[rows] + (p - self.known_pass))
 
-    def record(self, kept) -> None:
-        """Queue the read-back of this step's kept counts, (n, i + 1) -> (n,)."""
-        if not self.cuda:
-            return
-        host = self.torch.empty(kept.shape[0], dtype=self.torch.long, pin_memory=True)
-        host.copy_(kept.sum(1), non_blocking=True)
-        event = self.torch.cuda.Event()
-        event.record()
-        self.in_flight.append((event, host.numpy()))
+    def record(self, p: int, kept) -> None:
+        """Queue the read-back of every row's kept count after pass `p`, (R, L) -> (R,)."""
+        if self.cuda:
+            host = self.torch.empty(kept.shape[0], dtype=self.torch.long, pin_memory=True)
+            host.copy_(kept.sum(1), non_blocking=True)
+            event = self.torch.cuda.Event()
+            event.record()
+            self.in_flight.append((lambda now, event=event: event.query(), p, host.numpy()))
+        elif self.lag is not None:
+            self.in_flight.append((lambda now, p=p: now - p > self.lag, p, kept.sum(1).numpy()))
 
 
 class ImportanceScorer(ModelActor):
@@ -125,14 +135,16 @@ class ImportanceScorer(ModelActor):
         important = [np.zeros(len(r), dtype=bool) for r in rows]
         scored = np.flatnonzero(correct)
         tok = self.tokenizer
-        # Sentences of similar length share passes; each pass stays within the token budget.
-        lengths = np.array([len(rows[i]) for i in scored])
-        for group in pass_groups(lengths, self.max_batch_tokens, self.pad_multiple):
-            group = scored[group]
+        if len(scored):
+            # Packed passes take any mix of steps at the cost of their tokens alone, so rows start
+            # as soon as there is room; padded ones keep a pass's rows at one step (one width).
+            lengths = np.array([len(rows[i]) for i in scored])
+            starts = (rolling_starts(lengths, self.max_batch_tokens) if self.pack
+                      else group_starts(lengths, self.max_batch_tokens, self.pad_multiple))
             decisions = importance_decisions(
-                self.classify, [rows[i] for i in group], labels[group], p_full[group], self.delta,
-                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.pad_multiple)
-            for i, d in zip(group, decisions):
+                self.classify, [rows[i] for i in scored], labels[scored], p_full[scored], self.delta,
+                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, starts, self.pad_multiple)
+            for i, d in zip(scored, decisions):
                 important[i] = d
         train_labels = [
             (imp & ~self.stopwords[r] if self.stopwords is not None else imp) & ok
@@ -149,30 +161,3 @@ class ImportanceScorer(ModelActor):
             "correct": correct,
         }, schema=SCHEMAS[IMPORTANCE])
 
-
-def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> list[np.ndarray]:
-    """Indexes of `lengths` (wordpieces per sentence) in groups scored together, longest first.
-
-    A group of n sentences runs one pass per wordpiece of its longest; pass i holds the n_i
-    sentences longer than i, each at most [CLS] + i kept + w_i + [SEP] wide, so its cost is
-    at most n_i * (i + 3) tokens (i + 3 rounded up to `pad_multiple`),
-    and most are far narrower than the sentences. A group grows while its largest pass fits
-    `max_tokens`: fewer groups than budgeting every row at its full length, and the passes a
-    group costs are set by its longest sentence alone (4,000 review sentences at 65,536
-    tokens: 76 passes of the rule instead of 130, besides the full-sentence passes)."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    if len(order) == 0:
-        return []
-    longest = int(lengths[order[0]])
-    width = round_up(np.arange(longest) + 3, pad_multiple)  # bound on pass i's width
-    groups, start, active = [], 0, np.zeros(longest, dtype=np.int64)  # active[i]: rows in pass i
-    for k, j in enumerate(order):
-        n = int(lengths[j])
-        active[:n] += 1
-        passes = active[:int(lengths[order[start]])]  # rows per pass
-        if k > start and (passes * width[:len(passes)]).max() > max_tokens:
-            groups.append(order[start:k])
-            start, active[:] = k, 0
-            active[:n] = 1
-    groups.append(order[start:])
-    return groups

@@ -63,7 +63,7 @@ def test_a_packed_pass_sized_past_its_real_tokens_gives_the_padded_logits(tiny_c
                                            expected[attention] if got.dim() == 3 else expected, atol=1e-5, rtol=1e-5)
 
 
-def test_the_scorers_row_bounds_never_fall_below_the_kept_counts_with_read_backs_a_few_steps_old():
+def test_the_scorers_row_bounds_never_fall_below_the_kept_counts_with_read_backs_a_few_passes_old():
     import numpy as np
 
     from engine.scorer import _KeptBound
@@ -71,14 +71,17 @@ def test_the_scorers_row_bounds_never_fall_below_the_kept_counts_with_read_backs
     rng = np.random.default_rng(0)
     bound = _KeptBound(torch.device("cpu"))
     bound.cuda = True  # as on a GPU: bounds from counts read back late (set by hand below)
-    kept_after = []  # kept counts per row after each step
+    starts = np.array([0, 0, 2, 3, 3, 7])  # rows at different steps in one pass, as rolling starts give
+    kept_after = []  # every row's kept count after each pass
     kept = np.zeros(6, np.int64)
-    for step in range(12):
-        count = kept + 1  # w_i joins s' before the pass
+    for p in range(12):
+        rows = np.flatnonzero(starts <= p)
+        steps = p - starts[rows]
+        count = kept[rows] + 1  # w_i joins s' before the pass
         lag = int(rng.integers(1, 4))
         if len(kept_after) >= lag:  # the newest read-back that has arrived
-            bound.known_step, bound.known = len(kept_after) - lag, kept_after[-lag]
-        at_most = bound.at_most(step, torch.from_numpy(count))
-        assert (at_most >= count).all() and (at_most <= step + 1).all()
-        kept = count - rng.integers(0, 2, size=6)  # w_i dropped again where important
+            bound.known_pass, bound.known = len(kept_after) - lag, kept_after[-lag]
+        at_most = bound.at_most(p, rows, steps, torch.from_numpy(count))
+        assert (at_most >= count).all() and (at_most <= steps + 1).all()
+        kept[rows] = count - rng.integers(0, 2, size=len(rows))  # w_i dropped again where important
         kept_after.append(kept.copy())

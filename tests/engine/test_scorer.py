@@ -5,7 +5,8 @@ import torch
 from transformers import BertForSequenceClassification
 
 from engine.models import length_batches
-from engine.scorer import ImportanceScorer, pass_groups
+from engine.rule_passes import group_starts, pass_groups, pass_tokens, rolling_starts
+from engine.scorer import ImportanceScorer, importance_decisions
 from engine.stopwords import ENGLISH
 from engine.text import load_tokenizer
 
@@ -98,20 +99,6 @@ def test_stop_words_never_get_label_one(tiny_classifier):
     assert seen_stop
 
 
-def test_no_scoring_pass_exceeds_the_token_budget_and_every_sentence_is_in_one_group():
-    rng = np.random.default_rng(0)
-    lengths = np.clip(rng.lognormal(3.0, 0.5, 3000).astype(int), 1, 126)
-    for budget, multiple in ((2048, 1), (65536, 8), (100, 1), (4096, 8)):
-        groups = pass_groups(lengths, budget, multiple)
-        assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
-        assert all(lengths[a].min() >= lengths[b].max() for a, b in zip(groups, groups[1:]))  # longest first
-        for g in groups:
-            steps = np.arange(lengths[g].max())
-            rows_per_pass = (lengths[g][None, :] > steps[:, None]).sum(1)
-            widest = rows_per_pass * (-(-(steps + 3) // multiple) * multiple)  # [CLS] + i kept + w_i + [SEP]
-            assert len(g) == 1 or widest.max() <= budget
-
-
 def test_a_gpu_scorers_passes_stay_within_max_batch_tokens(tiny_classifier):
     """Widths rounded up to 8 as on a GPU are counted in the budget, the full-sentence
     passes' as the rule's."""
@@ -150,3 +137,60 @@ def test_a_shard_is_scored_in_fewer_passes_than_with_every_sentence_budgeted_at_
     assert max(rows * width for rows, width in passes) <= budget
     budgeted_at_full_length = sum(int(lengths[g].max()) for g in length_batches(lengths + 2, budget))
     assert len(passes) - full_width < 0.8 * budgeted_at_full_length
+
+
+def _score(scorer, rows, labels):
+    return scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32),
+                   "label": labels, "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+
+
+def test_packed_passes_mix_steps_and_take_the_padded_passes_decisions(tiny_classifier):
+    """Packed, a row starts as soon as its steps fit (rolling_starts), so passes hold rows at
+    different steps; each row's decisions are the ones the padded scorer takes step by step."""
+    rng = np.random.default_rng(3)
+    rows = [rng.integers(5, 60, size=n) for n in np.clip(rng.lognormal(2.5, 0.5, 120).astype(int), 1, 40)]
+    padded = ImportanceScorer(tiny_classifier, delta=0.001, filter_stopwords=False, max_batch_tokens=512, pack=False)
+    packed = ImportanceScorer(tiny_classifier, delta=0.001, filter_stopwords=False, max_batch_tokens=512, pack=True)
+    labels = np.array([int(x.argmax()) for x in padded.logits(rows)])
+    passes = []
+    classify = packed.classify
+    packed.classify = lambda ids, attention, tokens: passes.append(tokens) or classify(ids, attention, tokens)
+    expected = _score(padded, rows, labels).column("important").to_pylist()
+    got = _score(packed, rows, labels).column("important").to_pylist()
+    assert got == expected
+    assert any(not all(d) and any(d) for d in got)
+    lengths = np.array([len(r) for r in rows])
+    assert len(passes) == len(pass_tokens(lengths, rolling_starts(lengths, 512)))
+    assert len(passes) < len(pass_tokens(lengths, group_starts(lengths, 512)))  # rows at different steps share passes
+    assert max(passes) <= 512
+
+
+@pytest.mark.parametrize("pack", [False, True], ids=["padded", "packed"])
+def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pack):
+    """On a GPU the host sizes each pass from kept counts a pass or two old (`_KeptBound`);
+    the passes are then wider than their rows, and the decisions the same."""
+    tokenizer = load_tokenizer(tiny_classifier)
+    scorer = ImportanceScorer(tiny_classifier, delta=0.001, filter_stopwords=False, max_batch_tokens=64, pack=pack)
+    rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
+    with torch.inference_mode():
+        logits = scorer.logits(rows)
+    labels = np.array([int(x.argmax()) for x in logits])
+    p_full = np.array([float(x.softmax(-1)[y]) for x, y in zip(logits, labels)], dtype=np.float32)
+    lengths = np.array([len(r) for r in rows])
+    starts = rolling_starts(lengths, 64) if pack else group_starts(lengths, 64)
+    tok = scorer.tokenizer
+    sizes = {}
+    for lag in (None, 2):
+        seen = sizes.setdefault(lag, [])
+
+        def classify(ids, attention, tokens, seen=seen):
+            seen.append((ids.shape[1], tokens))
+            return scorer.classify(ids, attention, tokens)
+
+        with torch.inference_mode():
+            decisions = importance_decisions(classify, rows, labels, p_full, scorer.delta, tok.cls_token_id,
+                                             tok.sep_token_id, tok.pad_token_id, scorer.device, starts, count_lag=lag)
+        expected = [reference_importance(scorer.model, tokenizer, list(r), int(y), scorer.delta) for r, y in zip(rows, labels)]
+        assert [d.tolist() for d in decisions] == expected
+    assert any(not all(d) for d in expected)  # some tokens dropped: exact counts are below the steps' bounds
+    assert sum(t for _, t in sizes[2]) > sum(t for _, t in sizes[None])
