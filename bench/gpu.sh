@@ -23,7 +23,7 @@ PY=${PYTHON:-python3}
 if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
   unset PYTHONDONTWRITEBYTECODE
   export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-/tmp/taskpt-pycache}
-  "$PY" -c "import torch, transformers.models.bert.modeling_bert, ray.data, polars, engine.pipelines" || exit
+  "$PY" -c "import torch, transformers.models.bert.modeling_bert, ray.data, polars, engine.pipelines, engine.bert" || exit
 fi
 common=(--data "$ASSETS/data" --tokenizer "$ASSETS/tokenizer" --out "$OUT")
 cpus=$(nproc)

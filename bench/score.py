@@ -101,7 +101,7 @@ def count_passes(model):
 def count_scorer_passes(scorer):
     """Yields a list that grows by one at every forward pass of the engine's `scorer` inside
     the block, padded or packed (every pass embeds its tokens once)."""
-    return count_passes(scorer.model.bert.embeddings)
+    return count_passes(scorer.model.embeddings)
 
 
 def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 128) -> list[np.ndarray]:
@@ -140,7 +140,11 @@ def measure(args, work: str) -> int:
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
     fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=False)
-    reference, tok = fp32_scorer.model, fp32_scorer.tokenizer  # the baseline runs the same fp32 weights
+    import transformers
+
+    # The baseline runs the same fp32 weights in Hugging Face's model, as the published code does.
+    reference = transformers.BertForSequenceClassification.from_pretrained(model_dir).to(dev).eval()
+    tok = fp32_scorer.tokenizer
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
         labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
 

@@ -7,11 +7,13 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import fs
-from engine.packed import Packing, packed_logits
+from engine.packed import Packing
 from engine.readers import InputError
 
 SUPPORTED_MODEL_TYPES = ("bert",)
 INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
+# config.json's hidden_act values the model actors' encoder (engine.bert) runs, as Hugging Face does
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 
 def check_bert_checkpoint(path: str, key: str = "model") -> dict:
@@ -27,7 +29,18 @@ def check_bert_checkpoint(path: str, key: str = "model") -> dict:
         raise InputError(f"{key}: {path} has no tokenizer.json (a fast tokenizer is required)")
     if not any(fs.is_file(fs.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json")):
         raise InputError(f"{key}: {path} has no safetensors weights (model.safetensors)")
+    check_inference_config(config, f"{key}: {path}")
     return config
+
+
+def check_inference_config(config: dict, where: str) -> None:
+    """Raise InputError, naming `where` and the config.json key, where a BERT config asks for
+    what the model actors' encoder (engine.bert) does not run."""
+    if config.get("hidden_act", "gelu") not in ACTIVATIONS:
+        raise InputError(f"{where}: config.json hidden_act {config.get('hidden_act')!r} is not one of {ACTIVATIONS}")
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise InputError(f"{where}: config.json position_embedding_type "
+                         f"{config.get('position_embedding_type')!r}; only 'absolute' is supported")
 
 
 def round_up(x, multiple: int):
@@ -91,9 +104,9 @@ def additive_mask(attention, dtype):
     """(B, T) attention of 1s and 0s -> (B, 1, 1, T) additive mask in `dtype` (0 where a token
     is seen, the dtype's minimum where it is padding), on attention's device.
 
-    Hugging Face uses a 4D mask as given. From a 2D mask its SDPA path first asks `mask.all()`
-    on the host, which waits for the device before every forward pass: the GPU then idles
-    while Python launches the next pass instead of running it behind the one in flight."""
+    The padded forward (engine.bert.Bert) adds it to the attention scores as it is. Built on the
+    device, nothing is asked of it on the host: Hugging Face's SDPA path, given a 2D mask, first
+    asked `mask.all()`, a wait for the device before every forward pass."""
     import torch
 
     return (1.0 - attention[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
@@ -127,9 +140,9 @@ class ModelActor:
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
                  cpu_threads: int | None = None, pack: bool | None = None):
         import torch
-        import transformers
 
-        from engine.text import load_tokenizer
+        from engine.bert import load_bert
+        from engine.text import ModelTokens
 
         if dtype not in INFERENCE_DTYPES:
             raise ValueError(f"dtype must be one of {INFERENCE_DTYPES}, got {dtype!r}")
@@ -142,9 +155,9 @@ class ModelActor:
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)
-        self.tokenizer = load_tokenizer(model_path)
-        model = getattr(transformers, self.model_class).from_pretrained(model_path, dtype=self.dtype, use_safetensors=True)
-        self.model = model.to(self.device).eval()
+        # Tokenizer and model without transformers (engine.bert): this process imports torch alone.
+        self.tokenizer = ModelTokens(model_path)
+        self.model = load_bert(model_path, self.model_class, self.dtype, self.device)
         # A GPU forward pass costs ~6 ms of Python whatever its size, so passes are large
         # there (bench/tag.py's ceiling on an H200, BERT-base: 43K sentences/s at 16K tokens,
         # 64K/s at 64K); on CPU smaller passes stay in cache (2 cores: 1-4K tokens ~1.5x 16K).
@@ -238,7 +251,7 @@ class ModelActor:
         (None: read back from the device, which waits for it); the tokens past the real ones
         belong to no sequence, and their outputs are not used."""
         if not self.pack:
-            return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype)).logits
+            return self.model(input_ids=input_ids, attention_mask=additive_mask(attention, self.dtype))
         torch = self.torch
         n, width = input_ids.shape
         starts = torch.nn.functional.pad(attention.sum(1).cumsum(0), (1, 0))  # (B + 1,) sequence b at starts[b]:
@@ -248,15 +261,15 @@ class ModelActor:
         ids = input_ids.new_full((spare + 1,), self.tokenizer.pad_token_id)
         ids.scatter_(0, target.flatten(), input_ids.flatten())
         positions = torch.zeros_like(ids).scatter_(0, target.flatten(), column.expand(n, width).flatten())
-        logits = packed_logits(self.model, ids, positions, Packing(starts.to(torch.int32), width))
-        return logits if self.model.bert.pooler is not None else logits[target]  # (B, C) or (B, T, C)
+        logits = self.model.packed(ids, positions, Packing(starts.to(torch.int32), width))
+        return logits if self.model.pooler is not None else logits[target]  # (B, C) or (B, T, C)
 
     def forward(self, inputs: dict):
         """Logits of one pass of `groups`: padded passes through `classify`, packed ones
-        through `engine.packed.packed_logits`."""
+        through `engine.bert.Bert.packed`."""
         if "attention" in inputs:
             return self.classify(inputs["input_ids"], inputs["attention"])
-        return packed_logits(self.model, inputs["input_ids"], inputs["position_ids"], inputs["packing"])
+        return self.model.packed(inputs["input_ids"], inputs["position_ids"], inputs["packing"])
 
     @staticmethod
     def unpacked(outputs, gather):

@@ -1,5 +1,5 @@
-"""A BERT forward pass over packed tokens: the pass's sequences end to end in one (T,) tensor,
-no padding anywhere, each attending only to itself.
+"""Packed passes: the pass's sequences end to end in one (T,) tensor, no padding anywhere, each
+attending only to itself (engine.bert.Bert.packed runs the encoder over them).
 
 Padded passes spend compute on padding in every matrix product (38% of the scorer's tokens on
 review sentences, docs/performance.md); packed, the products see real tokens only and attention
@@ -41,38 +41,6 @@ class Packing:
             slot = owner * self.longest + torch.arange(tokens, device=cu.device) - cu[owner]
             self._layout = (index, seen, slot, tokens)
         return self._layout
-
-
-def packed_hidden(bert, input_ids, position_ids, packing: Packing):
-    """Last hidden states (T, H) of `bert` (a transformers BertModel) for packed `input_ids`
-    (T,) with `position_ids` (T,) restarting at 0 in every sequence. The same layers as
-    Hugging Face's forward, called one by one (embeddings; per layer: Q, K, V, attention,
-    attention output + LayerNorm, feed-forward + LayerNorm), at eval (no dropout)."""
-    import torch
-
-    hidden = bert.embeddings(input_ids=input_ids[None], position_ids=position_ids[None],
-                             token_type_ids=torch.zeros_like(input_ids)[None])[0]  # (T, H)
-    tokens = hidden.shape[0]
-    for layer in bert.encoder.layer:
-        attention = layer.attention.self
-        heads = (tokens, attention.num_attention_heads, attention.attention_head_size)
-        q = attention.query(hidden).view(heads)  # (T, heads, head size)
-        k = attention.key(hidden).view(heads)
-        v = attention.value(hidden).view(heads)
-        context = packed_attention(q, k, v, packing).reshape(tokens, -1)  # (T, H)
-        attended = layer.attention.output(context, hidden)  # dense, LayerNorm(. + hidden)
-        hidden = layer.output(layer.intermediate(attended), attended)
-    return hidden
-
-
-def packed_logits(model, input_ids, position_ids, packing: Packing):
-    """Logits of a BertForTokenClassification (T, C) or BertForSequenceClassification (N, C,
-    from each sequence's first token, its [CLS], through the pooler) on a packed pass."""
-    hidden = packed_hidden(model.bert, input_ids, position_ids, packing)
-    if model.bert.pooler is None:
-        return model.classifier(hidden)
-    first = hidden[packing.cu_seqlens[:-1].long()]  # (N, H)
-    return model.classifier(model.bert.pooler(first[:, None]))
 
 
 def packed_attention(q, k, v, packing: Packing):

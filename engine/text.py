@@ -44,6 +44,39 @@ def load_tokenizer(model_path: str):
     return tokenizer
 
 
+class ModelTokens:
+    """What a model actor needs of its checkpoint's tokenizer, read with the `tokenizers`
+    library alone (no transformers): the ids of the [CLS], [SEP] and [PAD] tokens as the
+    checkpoint names them (tokenizer_config.json, else special_tokens_map.json, else BERT's
+    names), and every id's token (`convert_ids_to_tokens`, `len`: the stop-word mask)."""
+
+    SPECIAL = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]"}
+
+    def __init__(self, model_path: str):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(fs.read_bytes(fs.join(model_path, "tokenizer.json")).decode())
+        named = {}
+        for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config's names win
+            path = fs.join(model_path, name)
+            if fs.is_file(path):
+                named.update({k: v for k, v in json.loads(fs.read_bytes(path)).items() if k in self.SPECIAL and v})
+        for key, default in self.SPECIAL.items():
+            token = named.get(key, default)
+            token = token["content"] if isinstance(token, dict) else token  # an AddedToken as saved
+            token_id = tokenizer.token_to_id(token)
+            if token_id is None:
+                raise ValueError(f"{model_path}: the {key} {token!r} is not in tokenizer.json's vocabulary")
+            setattr(self, f"{key}_id", token_id)
+        self.tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+
 def configured_tokenizer(model_path: str) -> str:
     """The checkpoint's fast tokenizer as Hugging Face builds it, serialized."""
     return load_tokenizer(model_path).backend_tokenizer.to_str()

@@ -112,7 +112,8 @@ def test_a_model_actor_on_a_gpu_keeps_attention_off_cudnn_and_one_on_cpu_leaves_
         torch.backends.cuda.enable_cudnn_sdp(before)
 
 
-def test_a_model_actor_packs_sentences_on_a_gpu_and_pads_them_on_cpu_unless_told(tiny_tagger, monkeypatch):
+def test_a_model_actor_packs_sentences_on_a_gpu_and_pads_them_on_cpu_unless_told(tiny_tagger, tiny_classifier,
+                                                                                  monkeypatch):
     assert MaskTagger(tiny_tagger).pack is False
     assert MaskTagger(tiny_tagger, pack=True).pack is True
     before = torch.backends.cuda.cudnn_sdp_enabled()
@@ -120,7 +121,7 @@ def test_a_model_actor_packs_sentences_on_a_gpu_and_pads_them_on_cpu_unless_told
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.nn.Module, "to", lambda self, *args, **kwargs: self)
         assert MaskTagger(tiny_tagger).pack is True
-        assert ImportanceScorer(tiny_tagger, filter_stopwords=False).pack is True
+        assert ImportanceScorer(tiny_classifier, filter_stopwords=False).pack is True
         assert MaskTagger(tiny_tagger, pack=False).pack is False
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)

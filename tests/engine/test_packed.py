@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification, BertForTokenClassification
 
-from engine.packed import Packing, _padded_attention, packed_logits
+from engine.bert import load_bert
+from engine.packed import Packing, _padded_attention
 
 LENGTHS = [5, 9, 2, 7, 9]
 
@@ -17,14 +18,16 @@ def _packed(lengths, vocab: int = 90):
 
 
 @pytest.mark.parametrize("model_class", [BertForTokenClassification, BertForSequenceClassification])
-def test_packed_logits_equal_each_sequence_run_alone(tiny_bert, model_class):
-    model = model_class.from_pretrained(tiny_bert).eval()
+def test_packed_logits_equal_each_sequence_run_alone_by_hugging_face(tiny_classifier, tiny_tagger, model_class):
+    path = tiny_tagger if model_class is BertForTokenClassification else tiny_classifier
+    model = model_class.from_pretrained(path).eval()
+    ours = load_bert(path, model_class.__name__, torch.float32, torch.device("cpu"))
     sequences, ids, positions, cu = _packed(LENGTHS)
     with torch.inference_mode():
         alone = [model(input_ids=s[None]).logits[0] for s in sequences]
         # An upper bound on the longest is enough; the exact longest gives the same.
         for longest in (max(LENGTHS), max(LENGTHS) + 6):
-            got = packed_logits(model, ids, positions, Packing(cu, longest))
+            got = ours.packed(ids, positions, Packing(cu, longest))
             expected = torch.cat(alone) if model_class is BertForTokenClassification else torch.stack(alone)
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 

@@ -179,6 +179,7 @@ def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pac
     lengths = np.array([len(r) for r in rows])
     starts = rolling_starts(lengths, 64) if pack else group_starts(lengths, 64)
     tok = scorer.tokenizer
+    model = BertForSequenceClassification.from_pretrained(tiny_classifier).eval()
     sizes = {}
     for lag in (None, 2):
         seen = sizes.setdefault(lag, [])
@@ -190,7 +191,7 @@ def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pac
         with torch.inference_mode():
             decisions = importance_decisions(classify, rows, labels, p_full, scorer.delta, tok.cls_token_id,
                                              tok.sep_token_id, tok.pad_token_id, scorer.device, starts, count_lag=lag)
-        expected = [reference_importance(scorer.model, tokenizer, list(r), int(y), scorer.delta) for r, y in zip(rows, labels)]
+        expected = [reference_importance(model, tokenizer, list(r), int(y), scorer.delta) for r, y in zip(rows, labels)]
         assert [d.tolist() for d in decisions] == expected
     assert any(not all(d) for d in expected)  # some tokens dropped: exact counts are below the steps' bounds
     assert sum(t for _, t in sizes[2]) > sum(t for _, t in sizes[None])

@@ -1,0 +1,149 @@
+"""BERT for inference in plain torch: the model actors' encoder, loaded from a Hugging Face
+checkpoint (config.json + safetensors) without importing transformers.
+
+A model actor's process then imports torch alone: transformers' import took ~2.7 s on top of
+torch's ~1.4 s on 2 cores (fresh processes, warm bytecode cache), and every model actor pays it
+before its first batch. The layers are Hugging Face's BertForSequenceClassification /
+BertForTokenClassification at eval (no dropout), operation for operation; tests compare the
+logits with transformers' own. Weights keep Hugging Face's names, so a checkpoint loads as saved.
+"""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.contract import fs
+from engine.models import check_inference_config
+from engine.packed import Packing, packed_attention
+
+HEADS = {"BertForSequenceClassification": "sequence", "BertForTokenClassification": "token"}
+# Hugging Face's weight names -> the flattened layer's, applied in turn (the more specific first)
+RENAMES = (
+    ("bert.encoder.layer.", "layers."), ("bert.embeddings.", "embeddings."), ("bert.pooler.dense.", "pooler."),
+    (".attention.self.", "."), (".attention.output.dense.", ".attention_dense."),
+    (".attention.output.LayerNorm.", ".attention_norm."), (".intermediate.dense.", ".intermediate."),
+    (".output.dense.", ".output_dense."), (".output.LayerNorm.", ".output_norm."),
+)
+
+
+def load_bert(path: str, model_class: str, dtype, device) -> Bert:
+    """The checkpoint at `path` as a `Bert` with `model_class`'s head (HEADS), in `dtype` on
+    `device`, at eval. Raises ValueError naming the file and the weight it lacks."""
+    from safetensors.torch import load as load_safetensors
+
+    config = json.loads(fs.read_bytes(fs.join(path, "config.json")))
+    check_inference_config(config, path)
+    index = fs.join(path, "model.safetensors.index.json")
+    files = sorted(set(json.loads(fs.read_bytes(index))["weight_map"].values())) if fs.is_file(index) \
+        else ["model.safetensors"]
+    weights = {}
+    for name in files:
+        for key, value in load_safetensors(fs.read_bytes(fs.join(path, name))).items():
+            weights[ours(key)] = value
+    if "classifier.weight" not in weights:
+        raise ValueError(f"{path}: the checkpoint has no classifier.weight (a {model_class} head)")
+    with torch.device("meta"):  # shapes only; the checkpoint's tensors are assigned below
+        model = Bert(config, HEADS[model_class], num_labels=weights["classifier.weight"].shape[0])
+    missing = sorted(set(model.state_dict()) - set(weights))
+    if missing:
+        raise ValueError(f"{path}: the checkpoint has no weight for {missing[0]} ({len(missing)} missing) of a {model_class}")
+    model.load_state_dict({k: weights[k] for k in model.state_dict()}, assign=True)  # extra weights are ignored
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def ours(name: str) -> str:
+    """A Hugging Face BERT weight's name in `Bert`."""
+    for theirs, own in RENAMES:
+        name = name.replace(theirs, own)
+    return name
+
+
+def activation(name: str):
+    if name == "relu":
+        return F.relu
+    approximate = "none" if name == "gelu" else "tanh"
+    return lambda x: F.gelu(x, approximate=approximate)
+
+
+class Embeddings(nn.Module):
+    def __init__(self, c: dict):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], c["hidden_size"])
+        self.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), c["hidden_size"])
+        self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
+
+    def forward(self, input_ids, position_ids):
+        # Every token is of segment 0; the sum in Hugging Face's order.
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
+        return self.LayerNorm(x + self.position_embeddings(position_ids))
+
+
+class Layer(nn.Module):
+    """One encoder layer: Hugging Face's attention.self / attention.output / intermediate /
+    output modules, flattened into one."""
+
+    def __init__(self, c: dict):
+        super().__init__()
+        hidden, eps = c["hidden_size"], c.get("layer_norm_eps", 1e-12)
+        self.heads = c["num_attention_heads"]
+        self.query, self.key, self.value = (nn.Linear(hidden, hidden) for _ in range(3))
+        self.attention_dense, self.attention_norm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, eps=eps)
+        self.intermediate = nn.Linear(hidden, c["intermediate_size"])
+        self.output_dense = nn.Linear(c["intermediate_size"], hidden)
+        self.output_norm = nn.LayerNorm(hidden, eps=eps)
+        self.act = activation(c.get("hidden_act", "gelu"))
+
+    def forward(self, hidden, attend):
+        """hidden (..., H) -> (..., H). `attend(q, k, v)`: (..., heads, D) queries, keys and
+        values -> (..., heads, D), attention within each sequence."""
+        heads = (*hidden.shape[:-1], self.heads, hidden.shape[-1] // self.heads)
+        context = attend(self.query(hidden).view(heads), self.key(hidden).view(heads), self.value(hidden).view(heads))
+        attended = self.attention_norm(self.attention_dense(context.reshape(hidden.shape)) + hidden)
+        return self.output_norm(self.output_dense(self.act(self.intermediate(attended))) + attended)
+
+
+class Bert(nn.Module):
+    """A BERT encoder with a classification head: "sequence" (the pooler's dense + tanh on
+    each sequence's [CLS], then the classifier: BertForSequenceClassification) or "token" (the
+    classifier on every token: BertForTokenClassification)."""
+
+    def __init__(self, config: dict, head: str, num_labels: int):
+        super().__init__()
+        hidden = config["hidden_size"]
+        self.config = SimpleNamespace(**config)  # config.json's fields, as attributes
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config["num_hidden_layers"]))
+        self.pooler = nn.Linear(hidden, hidden) if head == "sequence" else None
+        self.classifier = nn.Linear(hidden, num_labels)
+
+    def forward(self, input_ids, attention_mask):
+        """Logits of padded rows: input_ids (B, T); attention_mask (B, 1, 1, T), additive
+        (engine.models.additive_mask). (B, C) for the sequence head, (B, T, C) per token."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
+        hidden = self.embeddings(input_ids, positions)  # (B, T, H)
+
+        def attend(q, k, v):  # (B, T, heads, D) as SDPA's (B, heads, T, D), and back
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                                 attn_mask=attention_mask, scale=q.shape[-1] ** -0.5)
+            return out.transpose(1, 2)
+
+        for layer in self.layers:
+            hidden = layer(hidden, attend)
+        return self.head(hidden[:, 0] if self.pooler is not None else hidden)
+
+    def packed(self, input_ids, position_ids, packing: Packing):
+        """Logits of a packed pass (engine.packed), input_ids and position_ids (T,): (N, C) for
+        the sequence head (from each sequence's first token, its [CLS]), (T, C) per token."""
+        hidden = self.embeddings(input_ids, position_ids)  # (T, H)
+        for layer in self.layers:
+            hidden = layer(hidden, lambda q, k, v: packed_attention(q, k, v, packing))
+        return self.head(hidden[packing.cu_seqlens[:-1].long()] if self.pooler is not None else hidden)
+
+    def head(self, hidden):
+        """(..., H) -> (..., C)."""
+        return self.classifier(torch.tanh(self.pooler(hidden)) if self.pooler is not None else hidden)

@@ -1,0 +1,93 @@
+"""The model actors' encoder (engine.bert) gives Hugging Face's logits, loads checkpoints as
+saved, refuses what it does not run by name, and keeps transformers out of the process."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertForSequenceClassification, BertForTokenClassification
+
+from engine.bert import load_bert
+from engine.models import additive_mask, check_bert_checkpoint
+from engine.readers import InputError
+from engine.text import ModelTokens
+
+IDS = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 3, 0, 0, 0], [2, 15, 16, 17, 3, 0]])
+
+
+@pytest.mark.parametrize("model_class", [BertForSequenceClassification, BertForTokenClassification])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_padded_logits_equal_hugging_faces(tiny_classifier, tiny_tagger, model_class, dtype):
+    path = tiny_tagger if model_class is BertForTokenClassification else tiny_classifier
+    theirs = model_class.from_pretrained(path, dtype=dtype).eval()
+    ours = load_bert(path, model_class.__name__, dtype, torch.device("cpu"))
+    mask = additive_mask(IDS != 0, dtype)
+    with torch.inference_mode():
+        expected = theirs(input_ids=IDS, attention_mask=mask).logits
+        got = ours(input_ids=IDS, attention_mask=mask)
+    assert got.dtype == dtype and got.shape == expected.shape
+    seen = IDS != 0
+    if got.dim() == 3:
+        got, expected = got[seen], expected[seen]
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)  # the same operations in the same order
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu_new", "relu"])
+def test_other_activations_hugging_face_runs_give_its_logits(tiny_classifier, tmp_path, hidden_act):
+    path = tmp_path / "model"
+    shutil.copytree(tiny_classifier, path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "hidden_act": hidden_act}))
+    theirs = BertForSequenceClassification.from_pretrained(path).eval()
+    ours = load_bert(str(path), "BertForSequenceClassification", torch.float32, torch.device("cpu"))
+    mask = additive_mask(IDS != 0, torch.float32)
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(IDS, mask), theirs(input_ids=IDS, attention_mask=mask).logits)
+
+
+@pytest.mark.parametrize("key, value", [("hidden_act", "silu"), ("position_embedding_type", "relative_key")])
+def test_a_checkpoint_asking_for_what_the_encoder_does_not_run_is_refused_by_key(tiny_classifier, tmp_path, key, value):
+    path = tmp_path / "model"
+    shutil.copytree(tiny_classifier, path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, key: value}))
+    with pytest.raises(InputError, match=f"model: {path}: config.json {key}"):
+        check_bert_checkpoint(str(path))
+    with pytest.raises(InputError, match=key):
+        load_bert(str(path), "BertForSequenceClassification", torch.float32, torch.device("cpu"))
+
+
+def test_a_checkpoint_without_a_classifier_is_refused_by_file(tiny_bert):
+    with pytest.raises(ValueError, match=f"{tiny_bert}: the checkpoint has no classifier.weight"):
+        load_bert(tiny_bert, "BertForTokenClassification", torch.float32, torch.device("cpu"))
+
+
+def test_model_tokens_are_hugging_faces(tiny_classifier):
+    ours, theirs = ModelTokens(tiny_classifier), AutoTokenizer.from_pretrained(tiny_classifier)
+    assert (ours.cls_token_id, ours.sep_token_id, ours.pad_token_id) == \
+        (theirs.cls_token_id, theirs.sep_token_id, theirs.pad_token_id)
+    assert len(ours) == len(theirs)
+    assert ours.convert_ids_to_tokens(range(len(ours))) == theirs.convert_ids_to_tokens(list(range(len(theirs))))
+
+
+def test_special_tokens_follow_the_checkpoints_tokenizer_config(tiny_classifier, tmp_path):
+    path = tmp_path / "model"
+    shutil.copytree(tiny_classifier, path)
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    (path / "tokenizer_config.json").write_text(json.dumps({**config, "pad_token": "[UNK]"}))
+    tokens = ModelTokens(str(path))
+    assert tokens.pad_token_id == AutoTokenizer.from_pretrained(path).pad_token_id != ModelTokens(tiny_classifier).pad_token_id
+    (path / "tokenizer_config.json").write_text(json.dumps({**config, "cls_token": "[NOT-A-TOKEN]"}))
+    with pytest.raises(ValueError, match=r"cls_token '\[NOT-A-TOKEN\]' is not in tokenizer.json"):
+        ModelTokens(str(path))
+
+
+def test_a_model_actor_never_imports_transformers(tiny_tagger):
+    code = ("import sys, numpy as np; from engine.tagger import MaskTagger; t = MaskTagger(sys.argv[1]); "
+            "t({'doc_id': np.arange(2), 'sentence_index': np.zeros(2, np.int32), "
+            "'input_ids': np.array([np.array([10, 11]), np.array([12])] + [None], dtype=object)[:-1]}); "
+            "print('transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, tiny_tagger], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
