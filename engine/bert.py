@@ -72,9 +72,10 @@ def activation(name: str):
 class Embeddings(nn.Module):
     def __init__(self, c: dict):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c["vocab_size"], c["hidden_size"])
-        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], c["hidden_size"])
-        self.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), c["hidden_size"])
+        # Given weights to fill (_weight): a random init on the meta device costs ~1 s of imports.
+        self.word_embeddings, self.position_embeddings, self.token_type_embeddings = (
+            nn.Embedding(n, c["hidden_size"], _weight=torch.empty(n, c["hidden_size"]))
+            for n in (c["vocab_size"], c["max_position_embeddings"], c.get("type_vocab_size", 2)))
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
 
     def forward(self, input_ids, position_ids):
