@@ -8,6 +8,7 @@ attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere atte
 runs on the sequences padded to the pass's longest (`_padded_attention`), with the same outputs."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 
@@ -54,6 +55,7 @@ def packed_attention(q, k, v, packing: Packing):
     return _padded_attention(q, k, v, packing)
 
 
+@functools.cache  # asked once per layer of every pass
 def flash_varlen():
     """PyTorch's variable-length flash attention (torch >= 2.9), or None where it has none."""
     try:
