@@ -2,8 +2,9 @@
 checkpoint (config.json + safetensors) without importing transformers.
 
 A model actor's process then imports torch alone: transformers' import took ~2.7 s on top of
-torch's ~1.4 s on 2 cores (fresh processes, warm bytecode cache), and every model actor pays it
-before its first batch. The layers are Hugging Face's BertForSequenceClassification /
+torch's ~1.4 s on 2 cores (fresh processes, warm bytecode cache), and every model actor paid it
+before its first batch (a scorer actor's construction: 4.4-5.0 s before, 1.9-2.0 s now;
+docs/performance.md). The layers are Hugging Face's BertForSequenceClassification /
 BertForTokenClassification at eval (no dropout), operation for operation; tests compare the
 logits with transformers' own. Weights keep Hugging Face's names, so a checkpoint loads as saved.
 """
@@ -32,7 +33,8 @@ RENAMES = (
 
 def load_bert(path: str, model_class: str, dtype, device) -> Bert:
     """The checkpoint at `path` as a `Bert` with `model_class`'s head (HEADS), in `dtype` on
-    `device`, at eval. Raises ValueError naming the file and the weight it lacks."""
+    `device`, at eval. Raises InputError naming the config.json key it does not run, ValueError
+    naming the checkpoint and the weight it lacks."""
     from safetensors.torch import load as load_safetensors
 
     config = json.loads(fs.read_bytes(fs.join(path, "config.json")))
