@@ -6,7 +6,7 @@
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; score-large, tag-reviews-large,
-#                                           # tag-reviews-padded, tag-reviews-shards and train-job
+#                                           # tag-reviews-padded, tag-reviews-shards, host-cost and train-job
 #                                           # only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
@@ -73,5 +73,7 @@ step tag-reviews-padded 150 bench/tag.py --shape $base --source reviews --senten
 step tag-reviews-shards 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --shard-documents "$(n 20000)" \
   --shard-sweep "$(n 10000)" "$(n 50000)"
+# What a small forward pass costs the host: Hugging Face's BERT against the engine's (engine/bert.py).
+step host-cost 60 bench/host_cost.py --shape $base --rows 64 --tokens 16
 step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1
 "$PY" bench/summary.py "$OUT"

@@ -18,11 +18,14 @@ import time
 
 import numpy as np
 
-# Model shapes: "tiny" for the CPU smoke in CI, "minilm" (the demo model), "base" (BERT-base).
+# Model shapes: "tiny" for the CPU smoke in CI, "minilm" (the demo model), "base" (BERT-base),
+# "deep" (bench/host_cost.py).
 SHAPES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
     "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    # BERT-base's depth at "tiny"'s width: a pass's arithmetic is next to nothing, its host cost is not
+    "deep": dict(hidden_size=64, num_hidden_layers=12, num_attention_heads=2, intermediate_size=128),
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 

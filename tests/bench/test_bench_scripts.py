@@ -63,6 +63,14 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert runs[f"float32, 2048 tokens/pass, {packed}"]["passes"] == one_call["passes"]
 
 
+def test_host_cost_bench_finds_the_engines_padded_pass_dispatching_fewer_operations_with_the_same_logits(bench):
+    run("host_cost", bench, "--passes", "5", "--rounds", "2")  # main() returns 1 where logits differ from Hugging Face's
+    out = result(bench, "host-cost-tiny")
+    theirs, padded, packed = out["runs"]
+    assert all(r["passes/s"] > 0 and r["aten ops per pass"] > 0 for r in out["runs"])
+    assert padded["aten ops per pass"] < theirs["aten ops per pass"]
+
+
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     run("pretrain", bench, "--steps", "1", "--warmup", "1")
     out = result(bench, "pretrain-tiny")
