@@ -23,8 +23,9 @@ Python and kernel launches whatever its size. The engine's
 default-dtype runs are timed twice, the first time their batch shapes are met (as in `taskpt
 score`, whose passes change shape at every step) and again; the one call is also run with
 PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it builds a plan
-per new shape; `engine.models.without_cudnn_attention`), and with the other
-`compute.pack_sequences` (packed end to end, no padding: the default on a GPU; padded: on CPU).
+per new shape; `engine.models.without_cudnn_attention`), with the other
+`compute.pack_sequences` (packed end to end, no padding: the default on a GPU; padded: on CPU),
+and packed with its sentences starting in groups, as before the rolling schedule (GROUPED).
 The fp32 decisions are compared with the baseline's both padded and packed.
 """
 from __future__ import annotations
@@ -41,8 +42,10 @@ import harness
 # wordpieces important, minilm 0.05 -> ~36%); BERT's own 0.02 leaves outputs nearly constant.
 INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
 # The engine's default dtype runs once more with the other `compute.pack_sequences` (packed by
-# default on a GPU, padded on CPU).
+# default on a GPU, padded on CPU), and packed with the schedule it had before (engine.rule_passes).
 PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded (compute.pack_sequences: false)"
+GROUPED = "packed, sentences starting in groups (the engine until its rolling schedule, 2026-11-27)"
+
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -134,7 +137,16 @@ def measure(args, work: str) -> int:
     import torch
 
     from engine.packed import flash_varlen
+    from engine.rule_passes import group_starts
     from engine.scorer import ImportanceScorer
+
+    class GroupedPasses(ImportanceScorer):
+        """Packed passes scheduled as the engine did before its rolling schedule: sentences in
+        groups, each starting when the one before has finished, widths rounded as on the device."""
+
+        def schedule(self, lengths):
+            return group_starts(lengths, self.max_batch_tokens, self.pad_multiple)
+
     model_dir = harness.build_model(args.shape, "BertForSequenceClassification", harness.tokenizer_dir(args.tokenizer),
                                     os.path.join(work, "scorer"), init_std=args.init_std or INIT_STD[args.shape])
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
@@ -181,6 +193,7 @@ def measure(args, work: str) -> int:
         for the first time of `fast`, and how many decisions each differs by from `fast`."""
         runs = {f"calls of {size} sentences": engine_run(scorer, args.sentences, size) for size in args.shard_sentences}
         runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
+        runs[GROUPED] = engine_run(grouped_packed(scorer), args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
@@ -207,6 +220,11 @@ def measure(args, work: str) -> int:
         """`scorer` with the other compute.pack_sequences."""
         return ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False,
                                 max_batch_tokens=scorer.max_batch_tokens, pack=not scorer.pack)
+
+    def grouped_packed(scorer):
+        """A packed scorer whose sentences start in groups, as padded ones do (`GroupedPasses`)."""
+        return GroupedPasses(model_dir, delta=args.delta, filter_stopwords=False,
+                             max_batch_tokens=scorer.max_batch_tokens, pack=True)
     del fp32_scorer, reference
     # The default dtype at the engine's default token budget per forward pass, then at each
     # other budget asked for (summary.py reads the first as the engine's figure). At the default

@@ -126,6 +126,14 @@ class ImportanceScorer(ModelActor):
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 
+    def schedule(self, lengths: np.ndarray) -> np.ndarray:
+        """The pass each sentence of `lengths` wordpieces starts in (engine.rule_passes). Packed
+        passes take any mix of steps at the cost of their tokens alone, so sentences start as
+        soon as there is room; padded ones keep a pass's rows at one step (one width)."""
+        if self.pack:
+            return rolling_starts(lengths, self.max_batch_tokens)
+        return group_starts(lengths, self.max_batch_tokens, self.pad_multiple)
+
     def process(self, batch: dict[str, np.ndarray]) -> pa.Table:
         rows = [np.asarray(r, dtype=np.int64) for r in batch["input_ids"]]
         labels = np.asarray(batch["label"], dtype=np.int64)
@@ -136,11 +144,7 @@ class ImportanceScorer(ModelActor):
         scored = np.flatnonzero(correct)
         tok = self.tokenizer
         if len(scored):
-            # Packed passes take any mix of steps at the cost of their tokens alone, so rows start
-            # as soon as there is room; padded ones keep a pass's rows at one step (one width).
-            lengths = np.array([len(rows[i]) for i in scored])
-            starts = (rolling_starts(lengths, self.max_batch_tokens) if self.pack
-                      else group_starts(lengths, self.max_batch_tokens, self.pad_multiple))
+            starts = self.schedule(np.array([len(rows[i]) for i in scored]))
             decisions = importance_decisions(
                 self.classify, [rows[i] for i in scored], labels[scored], p_full[scored], self.delta,
                 tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, starts, self.pad_multiple)
