@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.models import round_up
+from engine.models import ragged_index, round_up
 
 
 def group_starts(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> np.ndarray:
@@ -88,5 +88,5 @@ def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> 
 def pass_tokens(lengths: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Tokens of every pass of a schedule, at most (every wordpiece kept): (passes,)."""
     lengths, starts = np.asarray(lengths, dtype=np.int64), np.asarray(starts, dtype=np.int64)
-    step = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    step = ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(len(lengths)))[1]
     return np.bincount(np.repeat(starts, lengths) + step, weights=step + 3).astype(np.int64)

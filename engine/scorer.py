@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor, round_up
+from engine.models import ModelActor, ragged_index, round_up
 from engine.rule_passes import group_starts, rolling_starts
 from engine.stopwords import stopword_mask
 
@@ -38,7 +38,7 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     # Every pass's (row, step) pairs, worked out on the host and copied to the device once:
     # a pass's slice of them then waits for nothing.
     row = np.repeat(np.arange(n_rows), lengths)
-    step = np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    step = ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(n_rows))[1]  # w_step of its row
     by_pass = np.argsort(starts[row] + step, kind="stable")
     row, step = row[by_pass], step[by_pass]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(starts[row] + step))])  # pass p: row[bounds[p]:bounds[p + 1]]
