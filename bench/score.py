@@ -47,7 +47,6 @@ PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded 
 GROUPED = "packed, sentences starting in groups (the engine until its rolling schedule, 2026-11-27)"
 
 
-
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
                     pad_id: int, device, batch_size: int = 32, pad_to: int = 128) -> list[np.ndarray]:
     """The rule as the published code runs it (see the module docstring)."""
@@ -135,6 +134,7 @@ def main(argv=None) -> int:
 
 def measure(args, work: str) -> int:
     import torch
+    import transformers
 
     from engine.packed import flash_varlen
     from engine.rule_passes import group_starts
@@ -152,8 +152,6 @@ def measure(args, work: str) -> int:
     rows = review_sentences(args.data, model_dir, max(args.sentences, args.baseline_sentences))
     dev = harness.device()
     fp32_scorer = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False, dtype="float32", pack=False)
-    import transformers
-
     # The baseline runs the same fp32 weights in Hugging Face's model, as the published code does.
     reference = transformers.BertForSequenceClassification.from_pretrained(model_dir).to(dev).eval()
     tok = fp32_scorer.tokenizer
