@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=16, help="sentences per pass")
     parser.add_argument("--tokens", type=int, default=12, help="tokens per sentence")
     parser.add_argument("--passes", type=int, default=300, help="passes timed per model and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds the models take turns in (the median is reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds the models take turns in (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU")
     parser.set_defaults(shape="deep")
     args = parser.parse_args(argv)

@@ -52,7 +52,8 @@ def load_bert(path: str, model_class: str, dtype, device) -> Bert:
         model = Bert(config, HEADS[model_class], num_labels=weights["classifier.weight"].shape[0])
     missing = sorted(set(model.state_dict()) - set(weights))
     if missing:
-        raise ValueError(f"{path}: the checkpoint has no weight for {missing[0]} ({len(missing)} missing) of a {model_class}")
+        raise ValueError(f"{path}: the checkpoint has no weight for {missing[0]} "
+                         f"({len(missing)} missing) of a {model_class}")
     model.load_state_dict({k: weights[k] for k in model.state_dict()}, assign=True)  # extra weights are ignored
     return model.to(device=device, dtype=dtype).eval()
 
