@@ -78,7 +78,8 @@ def test_special_tokens_follow_the_checkpoints_tokenizer_config(tiny_classifier,
     config = json.loads((path / "tokenizer_config.json").read_text())
     (path / "tokenizer_config.json").write_text(json.dumps({**config, "pad_token": "[UNK]"}))
     tokens = ModelTokens(str(path))
-    assert tokens.pad_token_id == AutoTokenizer.from_pretrained(path).pad_token_id != ModelTokens(tiny_classifier).pad_token_id
+    default = ModelTokens(tiny_classifier).pad_token_id
+    assert tokens.pad_token_id == AutoTokenizer.from_pretrained(path).pad_token_id != default
     (path / "tokenizer_config.json").write_text(json.dumps({**config, "cls_token": "[NOT-A-TOKEN]"}))
     with pytest.raises(ValueError, match=r"cls_token '\[NOT-A-TOKEN\]' is not in tokenizer.json"):
         ModelTokens(str(path))
