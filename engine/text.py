@@ -44,6 +44,14 @@ def load_tokenizer(model_path: str):
     return tokenizer
 
 
+def file_tokenizer(model_path: str):
+    """The checkpoint's tokenizer.json as the `tokenizers` library loads it (no transformers),
+    as it stands on file: not what tokenizer_config.json may change (`configured_tokenizer`)."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(fs.read_bytes(fs.join(os.fspath(model_path), "tokenizer.json")).decode())
+
+
 class ModelTokens:
     """What a model actor needs of its checkpoint's tokenizer, read with the `tokenizers`
     library alone (no transformers): the ids of the [CLS], [SEP] and [PAD] tokens as the
@@ -53,9 +61,7 @@ class ModelTokens:
     SPECIAL = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]"}
 
     def __init__(self, model_path: str):
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_str(fs.read_bytes(fs.join(model_path, "tokenizer.json")).decode())
+        tokenizer = file_tokenizer(model_path)
         named = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config's names win
             path = fs.join(model_path, name)
@@ -89,13 +95,12 @@ def worker_tokenizer(model_path: str) -> str | None:
     over a lowercasing tokenizer.json). Ray keeps constructor arguments over 100 KB (a BERT
     tokenizer is ~0.5 MB) in the object store, where an actor cannot restart once they are
     lost, so the serialized tokenizer travels only when it must."""
-    from tokenizers import Tokenizer
 
     def content(serialized: str) -> dict:  # padding and truncation are set per step
         return {k: v for k, v in json.loads(serialized).items() if k not in ("padding", "truncation")}
 
     configured = configured_tokenizer(model_path)
-    on_file = Tokenizer.from_str(fs.read_bytes(fs.join(model_path, "tokenizer.json")).decode()).to_str()
+    on_file = file_tokenizer(model_path).to_str()
     return None if content(configured) == content(on_file) else configured
 
 
@@ -114,9 +119,7 @@ class SentenceTokenizer:
     def __init__(self, model_path: str, max_tokens: int, split: bool = True, configured: str | None = None):
         from tokenizers import Tokenizer
 
-        serialized = configured if configured is not None else \
-            fs.read_bytes(fs.join(os.fspath(model_path), "tokenizer.json")).decode()
-        self.tokenizer = Tokenizer.from_str(serialized)
+        self.tokenizer = Tokenizer.from_str(configured) if configured is not None else file_tokenizer(model_path)
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_tokens)
         self.split = split
