@@ -85,8 +85,18 @@ def pass_groups(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) -> 
     return groups
 
 
+def steps_by_pass(lengths: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A schedule's steps in pass order: (row, step) of every step of every sentence, and
+    offsets (passes + 1,): pass p runs the steps offsets[p]:offsets[p + 1]."""
+    lengths, starts = np.asarray(lengths, dtype=np.int64), np.asarray(starts, dtype=np.int64)
+    row, step = np.repeat(np.arange(len(lengths)), lengths), \
+        ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(len(lengths)))[1]
+    at = starts[row] + step  # the pass each step runs in
+    order = np.argsort(at, kind="stable")
+    return row[order], step[order], np.concatenate([[0], np.cumsum(np.bincount(at))]).astype(np.int64)
+
+
 def pass_tokens(lengths: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Tokens of every pass of a schedule, at most (every wordpiece kept): (passes,)."""
-    lengths, starts = np.asarray(lengths, dtype=np.int64), np.asarray(starts, dtype=np.int64)
-    step = ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(len(lengths)))[1]
-    return np.bincount(np.repeat(starts, lengths) + step, weights=step + 3).astype(np.int64)
+    _, step, offsets = steps_by_pass(lengths, starts)
+    return np.diff(np.concatenate([[0], np.cumsum(step + 3)])[offsets])

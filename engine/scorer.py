@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor, ragged_index, round_up
-from engine.rule_passes import group_starts, rolling_starts
+from engine.models import ModelActor, round_up
+from engine.rule_passes import group_starts, rolling_starts, steps_by_pass
 from engine.stopwords import stopword_mask
 
 
@@ -37,11 +37,7 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
     important = torch.zeros_like(kept)
     # Every pass's (row, step) pairs, worked out on the host and copied to the device once:
     # a pass's slice of them then waits for nothing.
-    row = np.repeat(np.arange(n_rows), lengths)
-    step = ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(n_rows))[1]  # w_step of its row
-    by_pass = np.argsort(starts[row] + step, kind="stable")
-    row, step = row[by_pass], step[by_pass]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(starts[row] + step))])  # pass p: row[bounds[p]:bounds[p + 1]]
+    row, step, bounds = steps_by_pass(lengths, starts)  # pass p: row[bounds[p]:bounds[p + 1]]
     row_t, step_t = (torch.from_numpy(x).to(device) for x in (row, step))
     bound = _KeptBound(device, count_lag)
     for p in range(len(bounds) - 1):
