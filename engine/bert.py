@@ -3,7 +3,7 @@ checkpoint (config.json + safetensors) without importing transformers.
 
 A model actor's process then imports torch alone: transformers' import took ~2.7 s on top of
 torch's ~1.4 s on 2 cores (fresh processes, warm bytecode cache), and every model actor paid it
-before its first batch (a scorer actor's construction: 4.4-5.0 s before, 1.9-2.0 s now;
+before its first batch (a scorer actor's construction: 4.4-5.0 s before, 1.7-2.0 s now;
 docs/performance.md). The layers are Hugging Face's BertForSequenceClassification /
 BertForTokenClassification at eval (no dropout), operation for operation; tests compare the
 logits with transformers' own. Weights keep Hugging Face's names, so a checkpoint loads as saved.
