@@ -58,6 +58,11 @@ def test_batched_importance_equals_the_one_sentence_reference(tiny_classifier, d
     assert any(any(d) for d in decisions) and not all(all(d) for d in decisions), "the case must mix decisions"
 
 
+def _score(scorer, rows, labels):
+    return scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32),
+                   "label": labels, "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+
+
 def _predicted_labels(model_dir, rows):
     model = BertForSequenceClassification.from_pretrained(model_dir).eval()
     with torch.no_grad():
@@ -71,8 +76,7 @@ def test_misclassified_sentences_train_the_tagger_on_all_zero_labels(tiny_classi
     predicted = _predicted_labels(tiny_classifier, rows)
     gold = predicted.copy()
     gold[::2] = 1 - gold[::2]  # every other sentence is misclassified
-    out = scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32),
-                  "label": gold, "input_ids": np.array(rows, dtype=object)}).to_pylist()
+    out = _score(scorer, rows, gold).to_pylist()
     assert [r["correct"] for r in out] == list(gold == predicted)
     for row in out:
         if row["correct"]:
@@ -86,8 +90,7 @@ def test_stop_words_never_get_label_one(tiny_classifier):
     scorer = ImportanceScorer(tiny_classifier, delta=1.0, filter_stopwords=True)
     rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
     labels = _predicted_labels(tiny_classifier, rows)
-    out = scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32),
-                  "label": labels, "input_ids": np.array(rows, dtype=object)}).to_pylist()
+    out = _score(scorer, rows, labels).to_pylist()
     seen_stop = False
     for row in out:
         for token, important, label in zip(tokenizer.convert_ids_to_tokens(row["input_ids"]), row["important"], row["labels"]):
@@ -111,8 +114,7 @@ def test_a_gpu_scorers_passes_stay_within_max_batch_tokens(tiny_classifier):
     passes = []
     forward = scorer.model.forward
     scorer.model.forward = lambda *a, **k: passes.append(k["input_ids"].shape) or forward(*a, **k)
-    scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32), "label": labels,
-            "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+    _score(scorer, rows, labels)
     assert len(passes) > 10 and all(width % 8 == 0 for _, width in passes)
     assert max(n * width for n, width in passes) <= budget
 
@@ -128,8 +130,7 @@ def test_a_shard_is_scored_in_fewer_passes_than_with_every_sentence_budgeted_at_
     passes = []
     forward = scorer.model.forward
     scorer.model.forward = lambda *a, **k: passes.append(k["input_ids"].shape) or forward(*a, **k)
-    scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32), "label": labels,
-            "input_ids": np.array(rows + [None], dtype=object)[:-1]})
+    _score(scorer, rows, labels)
     lengths = np.array([len(r) for r in rows])
     full_width = len(length_batches(lengths + 2, budget))
     groups = pass_groups(lengths, budget)
@@ -137,11 +138,6 @@ def test_a_shard_is_scored_in_fewer_passes_than_with_every_sentence_budgeted_at_
     assert max(rows * width for rows, width in passes) <= budget
     budgeted_at_full_length = sum(int(lengths[g].max()) for g in length_batches(lengths + 2, budget))
     assert len(passes) - full_width < 0.8 * budgeted_at_full_length
-
-
-def _score(scorer, rows, labels):
-    return scorer({"example_id": np.arange(len(rows)), "sentence_index": np.zeros(len(rows), np.int32),
-                   "label": labels, "input_ids": np.array(rows + [None], dtype=object)[:-1]})
 
 
 def test_packed_passes_mix_steps_and_take_the_padded_passes_decisions(tiny_classifier):
