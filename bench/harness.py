@@ -230,13 +230,19 @@ def matmul_tflops(dtype_name: str = "bfloat16") -> float:
     return 2 * n**3 * repeats / seconds / 1e12
 
 
-def encoder_flops(config, lengths) -> float:
+def encoder_flops(config, lengths, last_layer_at_first_token: bool = False) -> float:
     """Forward FLOPs of the BERT encoder over sequences of these real lengths (specials
     included), counting multiply-adds as 2: per layer, 8H^2 + 4HI per token for the
-    projections and feed-forward, 4T^2H per sequence for the attention scores and sums."""
+    projections and feed-forward, 4T^2H per sequence for the attention scores and sums.
+    `last_layer_at_first_token`: the last layer as a sequence classifier runs it
+    (engine.bert.Bert), keys and values at every token and the rest at [CLS] alone."""
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     t = np.asarray(lengths, dtype=np.float64)
-    return float(layers * ((8 * h * h + 4 * h * i) * t.sum() + 4 * h * (t ** 2).sum()))
+    per_layer = (8 * h * h + 4 * h * i) * t.sum() + 4 * h * (t ** 2).sum()
+    if not last_layer_at_first_token:
+        return float(layers * per_layer)
+    last = (4 * h * h * t + 4 * h * h + 4 * h * i + 4 * h * t).sum()
+    return float((layers - 1) * per_layer + last)
 
 
 def print_table(title: str, rows: list[dict]) -> None:

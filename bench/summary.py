@@ -35,9 +35,13 @@ def rows(out: str) -> list[dict]:
                           "target": ">= 60x", "met": r["x baseline"] >= 60})
             table.append({"stage": stage, "measure": "decisions differing at fp32", "baseline": None,
                           "taskpt": differing, "ratio": None, "target": "0", "met": differing == 0})
-            table.append({"stage": stage, "measure": "real TFLOP/s, share of matmul peak",
-                          "baseline": s["matmul_peak_tflops"], "taskpt": r["real TFLOP/s"],
-                          "ratio": r["of matmul peak"], "target": ">= 0.40", "met": r["of matmul peak"] >= 0.40})
+            # Judged on the arithmetic the engine runs (its last layer at [CLS] alone), not the
+            # whole encoder's at every token, which would credit it with work it skips.
+            executed = r.get("executed TFLOP/s", r["real TFLOP/s"])
+            share = executed / s["matmul_peak_tflops"]
+            table.append({"stage": stage, "measure": "executed real-token TFLOP/s, share of matmul peak",
+                          "baseline": s["matmul_peak_tflops"], "taskpt": executed,
+                          "ratio": share, "target": ">= 0.40", "met": share >= 0.40})
     for t in load(out, "tag-*.json"):
         c, e = t["ceiling"], t["engine"]
         ratio = e["sentences_per_s"] / c["sentences_per_s"]

@@ -44,15 +44,20 @@ class Packing:
         return self._layout
 
 
-def packed_attention(q, k, v, packing: Packing):
-    """Attention of (T, heads, D) queries, keys and values within each packed sequence."""
+def packed_attention(q, k, v, packing: Packing, firsts_only: bool = False):
+    """Attention of (T, heads, D) queries, keys and values within each packed sequence. With
+    `firsts_only` the queries are (N, heads, D), one per sequence (its first token's), and so is
+    the output."""
     import torch
 
     kernel = flash_varlen() if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) else None
     if kernel is not None:
         cu = packing.cu_seqlens
+        if firsts_only:  # sequence s's one query at s
+            one_each = torch.arange(len(cu), dtype=cu.dtype, device=cu.device)
+            return kernel(q, k, v, one_each, cu, 1, packing.longest)
         return kernel(q, k, v, cu, cu, packing.longest, packing.longest)
-    return _padded_attention(q, k, v, packing)
+    return _padded_attention(q, k, v, packing, firsts_only)
 
 
 @functools.cache  # asked once per layer of every pass
@@ -65,7 +70,7 @@ def flash_varlen():
     return varlen_attn
 
 
-def _padded_attention(q, k, v, packing: Packing):
+def _padded_attention(q, k, v, packing: Packing, firsts_only: bool = False):
     """The same attention through padded (N, heads, L, D) tensors and a key mask: for CPU and
     fp32, which the variable-length kernel does not take. Tokens past the last sequence get 0."""
     import torch
@@ -76,6 +81,9 @@ def _padded_attention(q, k, v, packing: Packing):
     def padded(x):  # (T, heads, D) -> (N, heads, L, D); padding slots read the zero row
         return torch.cat([x[:tokens], x.new_zeros(1, *x.shape[1:])])[index].transpose(1, 2)
 
+    if firsts_only:  # (N, heads, D) queries -> (N, heads, 1, D) -> (N, heads, D)
+        return torch.nn.functional.scaled_dot_product_attention(
+            q[:, :, None], padded(k), padded(v), attn_mask=seen[:, None, None, :])[:, :, 0]
     out = torch.nn.functional.scaled_dot_product_attention(
         padded(q), padded(k), padded(v), attn_mask=seen[:, None, None, :])  # (N, heads, L, D)
     out = out.transpose(1, 2).reshape(n * longest, *q.shape[1:])[slot]  # (real tokens, heads, D)

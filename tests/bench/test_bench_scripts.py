@@ -5,6 +5,7 @@ import json
 import os
 import re
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,6 +51,8 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
     assert all(r["sentences/s"] > 0 and r["real TFLOP/s"] > 0 for r in out["runs"])
+    # The engine's last layer runs at [CLS] alone, so it executes less than the whole encoder's count.
+    assert all(0 < r["executed TFLOP/s"] < r["real TFLOP/s"] for r in out["runs"][2:])
     runs = {r["run"].split(", ", 1)[1]: r for r in out["runs"][2:]}  # the engine in its default dtype
     one_call, in_shards = runs["float32, 2048 tokens/pass"], runs["float32, 2048 tokens/pass, calls of 8 sentences"]
     assert in_shards["passes"] > one_call["passes"] > 0  # one pass per wordpiece of each call's longest sentence
@@ -185,3 +188,12 @@ def test_a_scripts_own_scratch_folder_is_removed_however_it_ends_and_a_given_one
     with harness.scratch(given, "test") as kept:
         open(os.path.join(kept, "corpus.csv"), "w").close()
     assert kept == given and os.path.isfile(os.path.join(given, "corpus.csv"))
+
+
+def test_a_one_token_sequence_costs_the_same_with_the_last_layer_at_its_first_token(bench):
+    import harness
+
+    config = SimpleNamespace(hidden_size=8, intermediate_size=32, num_hidden_layers=3)
+    assert harness.encoder_flops(config, [1], True) == harness.encoder_flops(config, [1])
+    whole, skipping = harness.encoder_flops(config, [10, 20]), harness.encoder_flops(config, [10, 20], True)
+    assert 2 / 3 * whole < skipping < whole  # one of three layers mostly skipped

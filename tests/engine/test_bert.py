@@ -31,7 +31,9 @@ def test_padded_logits_equal_hugging_faces(tiny_classifier, tiny_tagger, model_c
     seen = IDS != 0
     if got.dim() == 3:
         got, expected = got[seen], expected[seen]
-    torch.testing.assert_close(got, expected, atol=0, rtol=0)  # the same operations in the same order
+        torch.testing.assert_close(got, expected, atol=0, rtol=0)  # the same operations in the same order
+    else:  # the same operations, the last layer's on [CLS] alone: matrix products of other shapes round differently
+        torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu_new", "relu"])
