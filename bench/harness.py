@@ -180,7 +180,8 @@ def process_tree_memory(interval: float = 2.0):
 
     Sampling is not free: the kernel walks each process's page tables for its PSS. Every 0.5 s
     it took ~15% of a core beside a Ray tagging job on 2 cores (which the single-process run
-    it is compared with did not pay), hence every 2 s; `sampler_cpu_s` says what it cost."""
+    it is compared with did not pay), hence every 2 s; `sampler_cpu_s` says what it cost.
+    `cpu_s`: CPU seconds by process (command line [pid]), the ten largest."""
     import importlib
 
     try:
@@ -189,7 +190,8 @@ def process_tree_memory(interval: float = 2.0):
         importlib.import_module("ray")
         psutil = importlib.import_module("psutil")
 
-    result, stop = {"peak_gib": 0.0, "at_peak_gib": {}, "sampler_cpu_s": 0.0}, threading.Event()
+    result, stop = {"peak_gib": 0.0, "at_peak_gib": {}, "sampler_cpu_s": 0.0, "cpu_s": {}}, threading.Event()
+    cpu = {}  # pid -> [name, CPU seconds when first seen, when last seen]
 
     def sample():
         me = psutil.Process()
@@ -199,6 +201,9 @@ def process_tree_memory(interval: float = 2.0):
                 with contextlib.suppress(psutil.Error):
                     name = " ".join(p.cmdline())[:60]
                     by_process[name] = by_process.get(name, 0) + p.memory_full_info().pss / 2**30
+                    times = p.cpu_times()
+                    seen = cpu.setdefault(p.pid, [name, times.user + times.system, 0.0])
+                    seen[0], seen[2] = name, times.user + times.system
             total = sum(by_process.values())
             if total > result["peak_gib"]:  # which processes held the memory at the peak
                 result["peak_gib"] = total
@@ -213,6 +218,11 @@ def process_tree_memory(interval: float = 2.0):
     finally:
         stop.set()
         thread.join()
+        # CPU seconds each kind of process spent between its first and last sample (a process
+        # seen once counts 0): where the cores went beside the work itself.
+        for pid, (name, first, last) in cpu.items():
+            result["cpu_s"][f"{name.strip()} [{pid}]"] = last - first
+        result["cpu_s"] = {k: round(v, 1) for k, v in sorted(result["cpu_s"].items(), key=lambda x: -x[1])[:10]}
 
 
 def matmul_tflops(dtype_name: str = "bfloat16") -> float:
