@@ -40,12 +40,12 @@ def parse_args(stage: str, argv: list[str] | None) -> PipelineConfig:
 
 def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool = True) -> int:
     """Run `body(cfg, plan)` inside a Ray session; bad input ends with one line, exit code 2.
-    `trains`: whether the stage runs Ray Train (its local Ray then starts the dashboard)."""
+    `trains`: whether the stage runs Ray Train (`ray_session`)."""
     try:
         cfg = parse_args(stage, argv)
         check_model(cfg)
         plan = make_plan(cfg)
-        with ray_session(cfg, dashboard=trains):
+        with ray_session(cfg, trains=trains):
             body(cfg, plan)
     except (ConfigError, InputError, ManifestError, StageError) as e:
         print(f"taskpt {stage}: error: {e}", file=sys.stderr)
@@ -60,9 +60,10 @@ def check_model(cfg: PipelineConfig) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(cfg: PipelineConfig, dashboard: bool = True):
+def ray_session(cfg: PipelineConfig, trains: bool = True):
     """Join the cluster this runs in (a Ray job, or compute.address / $RAY_ADDRESS), else start
-    a local Ray for the duration of the command, with its dashboard if `dashboard`."""
+    a local Ray for the duration of the command; for a command that `trains`, with what Ray
+    Train needs on one machine (its dashboard and LOCAL_RUNTIME_ENV)."""
     import ray
 
     if ray.is_initialized():
@@ -71,16 +72,22 @@ def ray_session(cfg: PipelineConfig, dashboard: bool = True):
     address = cfg.compute.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)
-    else:
+    elif trains:
         # "local": a new Ray for this command, never a stale cluster found in /tmp/ray. With its
-        # dashboard (127.0.0.1:8265, or the next free port) for commands that train: the state API
-        # it serves is what Ray Train's placement-group cleaner polls once a second, warning each
-        # time it is missing (353 lines in one demo run without it); a demo fine-tune took 68.4 s
-        # with it, 70.1 s without. None, not True: started where ray[default] is installed, skipped
-        # on a minimal ray (True refuses to start there). Without it for the rest: its ~10 processes
-        # made tagging on 2 cores 4-5% slower (docs/performance.md, "Ray's overhead on 2 cores").
-        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=None if dashboard else False,
+        # dashboard (127.0.0.1:8265, or the next free port): the state API it serves is what Ray
+        # Train's placement-group cleaner polls once a second, warning each time it is missing
+        # (353 lines in one demo run without it); a demo fine-tune took 68.4 s with it, 70.1 s
+        # without. None, not True: started where ray[default] is installed, skipped on a minimal
+        # ray (True refuses to start there).
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=None,
                  runtime_env=LOCAL_RUNTIME_ENV)
+    else:
+        # Neither for the rest. The dashboard's ~10 processes made tagging on 2 cores 4-5% slower;
+        # and with a job-wide runtime env no task can run in the workers Ray starts ahead with
+        # ray.init, which have none: every read task and actor waited for a new process (2
+        # cores: the tagger's first call 5.7-6.1 s into the job with it, 4.3-4.6 s without;
+        # docs/performance.md, "Ray's overhead on 2 cores").
+        ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False)
     try:
         yield
     finally:

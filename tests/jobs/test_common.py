@@ -69,16 +69,19 @@ from ray._private import worker
 from jobs.common import ray_session
 
 cfg = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=1))
-with ray_session(cfg, dashboard=False):
+with ray_session(cfg, trains=False):
     print("ran", ray.get(ray.put(7)), "dashboard at", repr(worker._global_node.webui_url))
+    print("runtime env", ray.get_runtime_context().runtime_env)
 """
 
 
-def test_a_local_ray_for_a_command_that_trains_nothing_starts_without_the_dashboard(local_ray):
+def test_a_local_ray_for_a_command_that_trains_nothing_starts_without_the_dashboard_or_a_runtime_env(local_ray):
     """`taskpt tag` and `taskpt score` run no Ray Train: their Ray skips the dashboard's processes
-    (on 2 cores they slowed tagging by 4-5%)."""
+    (on 2 cores they slowed tagging by 4-5%) and Ray Train's runtime env (with one, no task can
+    use the workers Ray starts ahead)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-c", NO_DASHBOARD], env=env, cwd=PROJECT, capture_output=True, text=True,
                           timeout=180, check=False)
     assert done.returncode == 0 and "ran 7 dashboard at ''" in done.stdout, done.stderr[-3000:]
+    assert "runtime env {}" in done.stdout
