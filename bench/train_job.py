@@ -83,11 +83,10 @@ def main(argv=None) -> int:
     parser.add_argument("--shard-documents", type=int, default=5000)
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per job")
     parser.add_argument("--runs", type=int, default=2, help="jobs per variant")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
+    parser.add_argument("--variants", default=list(VARIANTS), type=lambda text: text.split(","),
                         help="comma-separated, of: " + ", ".join(VARIANTS) + "; the first is the baseline")
     args = parser.parse_args(argv)
-    variants = args.variants.split(",")
-    if len(variants) < 2 or not set(variants) <= set(VARIANTS):
+    if len(args.variants) < 2 or not set(args.variants) <= set(VARIANTS):
         parser.error(f"--variants: two or more of {', '.join(VARIANTS)}")
     with harness.scratch(args.work, "train-job") as work:
         return measure(args, work)
@@ -100,7 +99,7 @@ def measure(args, work: str) -> int:
     model = harness.build_model(args.shape, "BertModel", tokenizer, os.path.join(work, "model"))
     dataset = os.path.join(work, "premasked")
     sentences = premasked_dataset(args.data, tokenizer, args.documents, args.shard_documents, dataset)
-    variants = args.variants.split(",")
+    variants = args.variants  # the first is the baseline
     runs = {v: [] for v in variants}
     local = types.SimpleNamespace(compute=types.SimpleNamespace(address=None, num_cpus=None))
     with ray_session(local):  # a command's local Ray, unless one is running (the test session's)
