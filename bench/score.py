@@ -29,11 +29,14 @@ PyTorch's cuDNN attention kernel allowed, as the engine ran until 2026-11-27 (it
 per new shape; `engine.models.without_cudnn_attention`), with the other
 `compute.pack_sequences` (packed end to end, no padding: the default on a GPU; padded: on CPU),
 and packed with its sentences starting in groups, as before the rolling schedule (GROUPED).
-The fp32 decisions are compared with the baseline's both padded and packed.
+The fp32 decisions are compared with the baseline's both padded and packed. Last, the default
+run's forward passes are recorded and replayed back to back with nothing between them: their
+time against the whole call's says how much of it is the device's work on those passes alone.
 """
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 
@@ -181,6 +184,39 @@ def measure(args, work: str) -> int:
         decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
         return decisions, first, seconds, len(passes), harness.peak_memory_gib()
 
+    def passes_alone(scorer, n):
+        """Every forward pass of one call of n sentences (the full sentences', then the rule's),
+        recorded as the model ran them, then replayed back to back with nothing between them
+        (no rule, no bookkeeping): what the device does with those passes alone. (passes,
+        seconds, executed FLOPs)."""
+        model, recorded = scorer.model, []
+
+        def recording(method):
+            names = list(inspect.signature(method).parameters)
+
+            def run(*args, **kwargs):
+                recorded.append((method, {**dict(zip(names, args)), **kwargs}))
+                return method(*args, **kwargs)
+            return run
+
+        model.forward, model.packed = recording(model.forward), recording(model.packed)
+        try:
+            engine_run(scorer, n)
+        finally:
+            del model.forward, model.packed  # the class's methods again
+        recorded = recorded[len(recorded) // 2:]  # engine_run runs the call twice: the second's
+        with torch.inference_mode():
+            harness.timed(lambda: [method(**inputs) for method, inputs in recorded])  # shapes met before, as in the run
+            _, seconds = harness.timed(lambda: [method(**inputs) for method, inputs in recorded])
+
+        def lengths(inputs):  # real tokens of each sequence of a pass, padded (an additive mask) or packed
+            if "packing" in inputs:
+                return inputs["packing"].cu_seqlens.diff().cpu().numpy()
+            return (inputs["attention_mask"] == 0).sum(-1).flatten().cpu().numpy()
+
+        tokens = np.concatenate([lengths(inputs) for _, inputs in recorded])
+        return len(recorded), seconds, harness.encoder_flops(model.config, tokens, last_layer_at_first_token=True)
+
     def table_row(how, run, first=False):
         """(how, decisions, seconds, peak GiB, passes) of an `engine_run` result, timed the
         first time its shapes were met or again."""
@@ -246,6 +282,7 @@ def measure(args, work: str) -> int:
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
+            alone = passes_alone(fast_scorer, args.sentences)
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
@@ -258,10 +295,11 @@ def measure(args, work: str) -> int:
     table = [
         {"run": "published style, fp32", "sentences": nb, "sentences/s": nb / baseline_s, "x baseline": 1.0,
          "real TFLOP/s": tflops(baseline, baseline_s), "of matmul peak": tflops(baseline, baseline_s) / peak,
-         "peak GiB": baseline_peak, "passes": baseline_passes},
+         "executed TFLOP/s": tflops(baseline, baseline_s), "peak GiB": baseline_peak, "passes": baseline_passes},
         {"run": "engine ImportanceScorer, fp32, padded", "sentences": nb, "sentences/s": nb / fp32_s,
          "x baseline": baseline_s / fp32_s, "real TFLOP/s": tflops(fp32, fp32_s),
-         "of matmul peak": tflops(fp32, fp32_s) / peak, "peak GiB": fp32_peak, "passes": fp32_passes},
+         "of matmul peak": tflops(fp32, fp32_s) / peak, "executed TFLOP/s": tflops(fp32, fp32_s, executed=True),
+         "peak GiB": fp32_peak, "passes": fp32_passes},
     ] + [
         {"run": f"engine ImportanceScorer, {dtype}, {how}", "sentences": args.sentences,
          "sentences/s": args.sentences / fast_s, "x baseline": (args.sentences / fast_s) / (nb / baseline_s),
@@ -273,6 +311,11 @@ def measure(args, work: str) -> int:
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
+    alone_passes, alone_s, alone_flops = alone
+    rule_s = fast_runs[0][2]  # the default run, again
+    print(f"the default run's {alone_passes} forward passes replayed back to back, nothing between them: {alone_s:.3f} s "
+          f"against {rule_s:.3f} s for the whole call; "
+          f"{alone_flops / alone_s / 1e12:.3g} executed TFLOP/s, {alone_flops / alone_s / 1e12 / peak:.1%} of matmul peak")
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
           f"{sum(len(d) for d in baseline)} ({differing_packed} with sentences packed); "
           f"important wordpieces: {important:.1%}; decisions differing between "
@@ -282,7 +325,10 @@ def measure(args, work: str) -> int:
         "important_fraction": important, "differing_decisions_fp32": differing,
         "differing_decisions_fp32_packed": differing_packed, "pack_sequences": default_packed,
         "flash_varlen": flash_varlen() is not None,
-        "differing_decisions_one_call_vs_variants": differing_variants, "runs": table})
+        "differing_decisions_one_call_vs_variants": differing_variants,
+        "passes_alone": {"passes": alone_passes, "seconds": alone_s, "executed_tflops": alone_flops / alone_s / 1e12,
+                              "of_matmul_peak": alone_flops / alone_s / 1e12 / peak, "whole_call_seconds": rule_s},
+        "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 
 
