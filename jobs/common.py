@@ -84,9 +84,9 @@ def ray_session(cfg: PipelineConfig, trains: bool = True):
     else:
         # Neither for the rest. The dashboard's ~10 processes made tagging on 2 cores 4-5% slower;
         # and with a job-wide runtime env no task can run in the workers Ray starts ahead with
-        # ray.init, which have none: every read task and actor waited for a new process (2
-        # cores: the tagger's first call 5.7-6.1 s into the job with it, 4.3-4.6 s without;
-        # docs/performance.md, "Ray's overhead on 2 cores").
+        # ray.init, which have none: every read task waited for a new process, started beside
+        # the actors' (2 cores: the tagger's first call 5.7-6.1 s into the job with it, 4.3-4.6
+        # s without; docs/performance.md, "Ray's overhead on 2 cores").
         ray.init(address="local", num_cpus=cfg.compute.num_cpus, include_dashboard=False)
     try:
         yield
