@@ -190,7 +190,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     plan = make_plan(cfg)
     shutil.copytree(tagger_dir, plan.tagger, dirs_exist_ok=True)
     commit_model(plan.tagger, {"what": "bench tagger"})
-    # Ray as `taskpt tag` starts it (jobs.tag.main: a stage that trains nothing, no dashboard).
+    # Ray as `taskpt tag` starts it (jobs.tag.main: a stage that trains nothing, so no dashboard
+    # and no runtime env: jobs.common.ray_session).
     with ray_session(cfg, trains=False), harness.process_tree_memory() as memory:
         start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
