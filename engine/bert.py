@@ -127,8 +127,9 @@ class Layer(nn.Module):
 
 class Bert(nn.Module):
     """A BERT encoder with a classification head: "sequence" (the pooler's dense + tanh on
-    each sequence's [CLS], then the classifier: BertForSequenceClassification) or "token" (the
-    classifier on every token: BertForTokenClassification)."""
+    each sequence's [CLS], then the classifier: BertForSequenceClassification; its last layer
+    runs at [CLS] alone, `encode`) or "token" (the classifier on every token:
+    BertForTokenClassification)."""
 
     def __init__(self, config: dict, head: str, num_labels: int):
         super().__init__()
@@ -150,29 +151,30 @@ class Bert(nn.Module):
                                                  attn_mask=attention_mask, scale=q.shape[-1] ** -0.5)
             return out.transpose(1, 2)
 
-        *body, last = self.layers
-        for layer in body:
-            hidden = layer(hidden, attend)
-        if self.pooler is None:
-            return self.head(last(hidden, attend))
-        return self.head(last(hidden, attend, queries=hidden[:, :1])[:, 0])  # at [CLS] alone: see `packed`
+        return self.encode(hidden, attend, firsts=lambda h: h[:, 0],  # (B, H): each row's [CLS]
+                           attend_firsts=lambda q, k, v: attend(q[:, None], k, v)[:, 0])
 
     def packed(self, input_ids, position_ids, packing: Packing):
         """Logits of a packed pass (engine.packed), input_ids and position_ids (T,): (N, C) for
         the sequence head (from each sequence's first token, its [CLS]), (T, C) per token."""
         hidden = self.embeddings(input_ids, position_ids)  # (T, H)
+        return self.encode(hidden, lambda q, k, v: packed_attention(q, k, v, packing),
+                           firsts=lambda h: h[packing.cu_seqlens[:-1].long()],  # (N, H)
+                           attend_firsts=lambda q, k, v: packed_attention(q, k, v, packing, firsts_only=True))
+
+    def encode(self, hidden, attend, firsts, attend_firsts):
+        """Logits from the embedded tokens `hidden` through every layer, `attend` keeping each
+        sequence to itself. The sequence head reads each sequence's [CLS] alone, so its last
+        layer's queries, attention output and feed-forward run there only (`firsts(hidden)`: (N,
+        H), attended by `attend_firsts`; keys and values still at every token): 10 of the layer's
+        12 H^2 multiply-adds per token are skipped, 1/L of the encoder's arithmetic for an
+        L-layer scorer (docs/performance.md)."""
         *body, last = self.layers
         for layer in body:
-            hidden = layer(hidden, lambda q, k, v: packed_attention(q, k, v, packing))
+            hidden = layer(hidden, attend)
         if self.pooler is None:
-            return self.head(last(hidden, lambda q, k, v: packed_attention(q, k, v, packing)))
-        # The sequence head reads each sequence's [CLS] alone, so the last layer's queries,
-        # attention output and feed-forward run there only (keys and values still at every
-        # token): 10 of its 12 H^2 multiply-adds per token are skipped, 1/L of the encoder's
-        # arithmetic less for an L-layer scorer (docs/performance.md).
-        firsts = hidden[packing.cu_seqlens[:-1].long()]  # (N, H)
-        return self.head(last(hidden, lambda q, k, v: packed_attention(q, k, v, packing, firsts_only=True),
-                              queries=firsts))
+            return self.head(last(hidden, attend))
+        return self.head(last(hidden, attend_firsts, queries=firsts(hidden)))
 
     def head(self, hidden):
         """(..., H) -> (..., C)."""
