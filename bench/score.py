@@ -184,12 +184,11 @@ def measure(args, work: str) -> int:
         decisions = [np.array(x, dtype=bool) for table in out for x in table.column("important").to_pylist()]
         return decisions, first, seconds, len(passes), harness.peak_memory_gib()
 
-    def passes_alone(scorer, n):
-        """Every forward pass of one call of n sentences (the full sentences', then the rule's),
-        recorded as the model ran them, then replayed back to back with nothing between them
-        (no rule, no bookkeeping): what the device does with those passes alone. (passes,
-        seconds, executed FLOPs)."""
-        model, recorded = scorer.model, []
+    @contextlib.contextmanager
+    def recording_passes(model):
+        """Yields a list that gets (method, inputs) for every forward pass `model` runs inside
+        the block, padded (`forward`) or packed (`packed`), for `passes_alone`."""
+        recorded = []
 
         def recording(method):
             names = list(inspect.signature(method).parameters)
@@ -201,10 +200,15 @@ def measure(args, work: str) -> int:
 
         model.forward, model.packed = recording(model.forward), recording(model.packed)
         try:
-            engine_run(scorer, n)
+            yield recorded
         finally:
             del model.forward, model.packed  # the class's methods again
-        recorded = recorded[len(recorded) // 2:]  # engine_run runs the call twice: the second's
+
+    def passes_alone(model, recorded):
+        """The passes of one call (the full sentences', then the rule's), as `recording_passes`
+        recorded them, replayed back to back with nothing between them (no rule, no
+        bookkeeping): what the device does with those passes alone. (passes, seconds,
+        executed FLOPs)."""
         with torch.inference_mode():
             harness.timed(lambda: [method(**inputs) for method, inputs in recorded])  # shapes met before, as in the run
             _, seconds = harness.timed(lambda: [method(**inputs) for method, inputs in recorded])
@@ -278,11 +282,14 @@ def measure(args, work: str) -> int:
         per_pass = f"{fast_scorer.max_batch_tokens} tokens/pass"
         if budget is None:
             default_budget, default_packed = fast_scorer.max_batch_tokens, fast_scorer.pack
-        fast = engine_run(fast_scorer, args.sentences)
+        with recording_passes(fast_scorer.model) as recorded:
+            fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
-            alone = passes_alone(fast_scorer, args.sentences)
+            # engine_run ran the call twice: its second time's passes, replayed
+            alone = passes_alone(fast_scorer.model, recorded[len(recorded) // 2:])
+        del recorded
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
