@@ -172,11 +172,11 @@ def scratch(work: str | None, name: str):
 
 
 @contextlib.contextmanager
-def process_tree_memory(interval: float = 2.0):
-    """Samples the memory of this process and all its children (Ray's workers included) while
-    the block runs; yields a dict whose `peak_gib` is filled in at exit. Each process counts
-    its proportional share (PSS): pages shared between processes (Ray's object store, mapped
-    by every worker that reads from it) are counted once, not once per process.
+def process_tree_usage(interval: float = 2.0):
+    """Samples the memory and CPU time of this process and all its children (Ray's workers
+    included) while the block runs; yields a dict whose `peak_gib` is filled in at exit. Each
+    process counts its proportional share (PSS): pages shared between processes (Ray's object
+    store, mapped by every worker that reads from it) are counted once, not once per process.
 
     Sampling is not free: the kernel walks each process's page tables for its PSS. Every 0.5 s
     it took ~15% of a core beside a Ray tagging job on 2 cores (which the single-process run

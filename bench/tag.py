@@ -192,7 +192,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     commit_model(plan.tagger, {"what": "bench tagger"})
     # Ray as `taskpt tag` starts it (jobs.tag.main: a stage that trains nothing, so no dashboard
     # and no runtime env: jobs.common.ray_session).
-    with ray_session(cfg, trains=False), harness.process_tree_memory() as memory:
+    with ray_session(cfg, trains=False), harness.process_tree_usage() as memory:
         start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
         seconds = time.perf_counter() - start
