@@ -48,6 +48,29 @@ def test_packed_attention_keeps_sequences_apart():
     torch.testing.assert_close(out[:3], first.transpose(0, 1))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="flash attention's variable-length kernel needs a GPU")
+@pytest.mark.parametrize("firsts_only", [False, True])
+def test_flash_varlen_attention_on_a_gpu_equals_the_padded_fallback(firsts_only):
+    """On a GPU in bf16, packed attention is flash attention's variable-length kernel; with
+    `firsts_only` it is given one query per sequence (cu_seq_q = 0, 1, ..., N). Both must give
+    what the padded fallback gives, tokens past the last sequence included (zero there)."""
+    from engine.packed import flash_varlen, packed_attention
+
+    assert flash_varlen() is not None
+    generator = torch.Generator().manual_seed(2)
+    lengths, spare = [5, 130, 1, 64, 17], 11  # one longer than a kernel block; tokens past the end
+    tokens = sum(lengths) + spare
+    q, k, v = (torch.randn(tokens, 4, 64, generator=generator).to("cuda", torch.bfloat16) for _ in range(3))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
+    packing = Packing(cu, max(lengths) + 3)  # an upper bound, as the scorer gives
+    queries = q[cu[:-1].long()] if firsts_only else q
+    got = packed_attention(queries, k, v, packing, firsts_only)
+    expected = _padded_attention(queries.float(), k.float(), v.float(), packing, firsts_only)
+    real = len(lengths) if firsts_only else sum(lengths)
+    assert got.shape[0] == queries.shape[0]
+    torch.testing.assert_close(got[:real].float(), expected[:real], atol=2e-2, rtol=2e-2)
+
+
 def test_a_packed_pass_sized_past_its_real_tokens_gives_the_padded_logits(tiny_classifier, tiny_tagger):
     """The scorer sizes a packed pass by a bound the host knows (engine.scorer._KeptBound), so
     tokens past the real ones belong to no sequence; they must change nothing."""
