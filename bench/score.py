@@ -51,6 +51,7 @@ INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
 # default on a GPU, padded on CPU), and packed with the schedule it had before (engine.rule_passes).
 PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded (compute.pack_sequences: false)"
 GROUPED = "packed, sentences starting in groups (the engine until its rolling schedule, 2026-11-27)"
+UNBOUNDED = "the host as far ahead of the kept counts as it gets (the engine before _KeptBound.max_ahead)"
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -144,7 +145,7 @@ def measure(args, work: str) -> int:
 
     from engine.packed import flash_varlen
     from engine.rule_passes import group_starts
-    from engine.scorer import ImportanceScorer
+    from engine.scorer import ImportanceScorer, _KeptBound
 
     class GroupedPasses(ImportanceScorer):
         """Packed passes scheduled as the engine did before its rolling schedule: sentences in
@@ -221,6 +222,15 @@ def measure(args, work: str) -> int:
         tokens = np.concatenate([lengths(inputs) for _, inputs in recorded])
         return len(recorded), seconds, harness.encoder_flops(model.config, tokens, last_layer_at_first_token=True)
 
+    def pass_tokens(recorded):
+        """(tokens the recorded passes ran, real tokens among them): a packed pass sized by the
+        host's bound (engine.scorer._KeptBound) runs tokens past its real ones, a padded one
+        its padding."""
+        ran = sum(inputs["input_ids"].numel() for _, inputs in recorded)
+        real = sum(int(inputs["packing"].cu_seqlens[-1]) if "packing" in inputs else int((inputs["attention_mask"] == 0).sum())
+                   for _, inputs in recorded)
+        return ran, real
+
     def table_row(how, run, first=False):
         """(how, decisions, seconds, peak GiB, passes) of an `engine_run` result, timed the
         first time its shapes were met or again."""
@@ -236,10 +246,18 @@ def measure(args, work: str) -> int:
         runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
         runs[GROUPED] = engine_run(grouped_packed(scorer), args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
+        # The host as it was before it waited for the counts (_KeptBound.max_ahead): as far ahead as it gets.
+        ahead, _KeptBound.max_ahead = _KeptBound.max_ahead, None
+        try:
+            with recording_passes(scorer.model) as recorded:
+                runs[UNBOUNDED] = engine_run(scorer, args.sentences)
+            unbounded_tokens = pass_tokens(recorded[len(recorded) // 2:])
+        finally:
+            _KeptBound.max_ahead = ahead
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
         differing = {how: int(sum((a != b).sum() for a, b in zip(fast[0], run[0]))) for how, run in runs.items()}
-        return rows_out, differing
+        return rows_out, differing, unbounded_tokens
 
     nb = args.baseline_sentences
     # Baseline: published style, fp32, on the first nb sentences.
@@ -286,9 +304,10 @@ def measure(args, work: str) -> int:
             fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
-            extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
+            extra_runs, differing_variants, unbounded_tokens = diagnostics(fast_scorer, per_pass, fast)
             # engine_run ran the call twice: its second time's passes, replayed
             alone = passes_alone(fast_scorer.model, recorded[len(recorded) // 2:])
+            default_tokens = pass_tokens(recorded[len(recorded) // 2:])
         del recorded
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
@@ -323,6 +342,9 @@ def measure(args, work: str) -> int:
     print(f"the default run's {alone_passes} forward passes replayed back to back, nothing between them: {alone_s:.3f} s "
           f"against {rule_s:.3f} s for the whole call; "
           f"{alone_flops / alone_s / 1e12:.3g} executed TFLOP/s, {alone_flops / alone_s / 1e12 / peak:.1%} of matmul peak")
+    slack = {"default": default_tokens, UNBOUNDED: unbounded_tokens}
+    print("tokens the passes ran, over their real tokens (the rest: the host's bounds on the kept counts, or padding): "
+          + "; ".join(f"{how} {ran:,} / {real:,} (+{ran / real - 1:.1%})" for how, (ran, real) in slack.items()))
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
           f"{sum(len(d) for d in baseline)} ({differing_packed} with sentences packed); "
           f"important wordpieces: {important:.1%}; decisions differing between "
@@ -335,6 +357,7 @@ def measure(args, work: str) -> int:
         "differing_decisions_one_call_vs_variants": differing_variants,
         "passes_alone": {"passes": alone_passes, "seconds": alone_s, "executed_tflops": alone_flops / alone_s / 1e12,
                               "of_matmul_peak": alone_flops / alone_s / 1e12 / peak, "whole_call_seconds": rule_s},
+        "pass_tokens": {how: {"ran": ran, "real": real} for how, (ran, real) in slack.items()},
         "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

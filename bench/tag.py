@@ -196,26 +196,27 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
         start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
         seconds = time.perf_counter() - start
-        start_up = start_breakdown(start_wall)
+        start_up, model_spans = start_breakdown(start_wall)
     from engine.contract import read_manifest
 
     manifest = read_manifest(plan.tagged)
+    steady = steady_state(plan.tagged, manifest, start_wall)
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
             "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
             "memory_sampler_cpu_s": memory["sampler_cpu_s"], "cpu_s_by_process": memory["cpu_s"],
-            "shards": len(manifest.shards), **steady_state(plan.tagged, manifest, start_wall),
+            "shards": len(manifest.shards), **steady, "model_calls": model_busy(model_spans, steady),
             "start": start_up}, plan.tagged
 
 
-def start_breakdown(start_wall: float) -> dict:
+def start_breakdown(start_wall: float) -> tuple[dict, list]:
     """Where the job's start went, from Ray's timeline of task events, in seconds after the
     job started: the first read task, and for the tokenizer actors and the model actor (the
     actor whose `__init__` took longest: it imports torch and loads the model) when their
     `__init__` began and ended and their first call began. Before `__init__` a new worker
-    process starts and imports Ray Data."""
+    process starts and imports Ray Data. Also the model actor's calls, (start, end) each."""
     import ray
 
-    inits, calls, reads = {}, {}, []
+    inits, calls, reads, spans = {}, {}, [], {}
     for event in ray.timeline():
         if event.get("ph") != "X":
             continue
@@ -227,10 +228,11 @@ def start_breakdown(start_wall: float) -> dict:
             inits[worker] = (at, at + seconds)
         elif name.startswith("task::MapWorker(") and name.endswith(".submit"):
             calls[worker] = min(calls.get(worker, at), at)
+            spans.setdefault(event.get("pid"), []).append((at, at + seconds))
         elif name.startswith("task::MapBatches(read_shards)"):
             reads.append(at)
     if not inits:
-        return {}
+        return {}, []
     model = max(inits, key=lambda w: inits[w][1] - inits[w][0])
     text = [w for w in inits if w != model]
     out = {"first_read_task_s": min(reads, default=None),
@@ -239,7 +241,26 @@ def start_breakdown(start_wall: float) -> dict:
     if text:
         out |= {"text_init_begin_s": min(inits[w][0] for w in text), "text_init_end_s": max(inits[w][1] for w in text),
                 "text_first_call_s": min((calls[w] for w in text if w in calls), default=None)}
-    return out
+    return out, spans.get(model[0], [])  # a threaded actor's calls: one process, several threads
+
+
+def model_busy(spans: list[tuple[float, float]], steady: dict) -> dict:
+    """How the model actor spent the steady window (first to last shard written): the share of
+    it with at least one call running (below 1: it waited for shards to reach it), the mean
+    number of calls running (compute.concurrent_shards at most), and its calls' mean length."""
+    a, b = steady["first_shard_s"], steady.get("last_shard_s", 0.0)
+    inside = [(max(s, a), min(e, b)) for s, e in spans if e > a and s < b]
+    if not inside:
+        return {}
+    edges = sorted([(s, 1) for s, _ in inside] + [(e, -1) for _, e in inside])
+    busy = running = 0.0
+    depth, at = 0, a
+    for t, step in edges:
+        busy += (t - at) * (depth > 0)
+        running += (t - at) * depth
+        depth, at = depth + step, t
+    return {"calls": len(spans), "mean_call_s": float(np.mean([e - s for s, e in spans])),
+            "busy_share": busy / (b - a), "mean_running": running / (b - a)}
 
 
 def steady_state(out: str, manifest, start_wall: float) -> dict:
@@ -248,7 +269,7 @@ def steady_state(out: str, manifest, start_wall: float) -> dict:
     end-to-end rate leaves out is the start (Ray workers, the model loaded, the first shard
     through every step): `first_shard_s`. Needs a few shards to mean anything."""
     written = sorted((os.path.getmtime(os.path.join(out, s.path)), s.rows) for s in manifest.shards)
-    result = {"first_shard_s": written[0][0] - start_wall}
+    result = {"first_shard_s": written[0][0] - start_wall, "last_shard_s": written[-1][0] - start_wall}
     if len(written) >= 4 and written[-1][0] > written[0][0]:
         result["steady_sentences_per_s"] = sum(rows for _, rows in written[1:]) / (written[-1][0] - written[0][0])
     return result
@@ -418,6 +439,10 @@ def measure(args, work: str) -> int:
         print("engine start, seconds after the job began: " + ", ".join(
             f"{k.removesuffix('_s')} {v:.1f}" for k, v in e["start"].items() if v is not None)
             + f", first shard written {e['first_shard_s']:.1f}")
+    if e.get("model_calls"):
+        m = e["model_calls"]
+        print(f"model actor, first to last shard written: a call running {m['busy_share']:.0%} of the time, "
+              f"{m['mean_running']:.2f} calls running on average; {m['calls']} calls of {m['mean_call_s'] * 1000:.0f} ms on average")
     if "single_process" in result:
         ratios = ", ".join(f"{p['engine_time_over_single_process']:.2f}" for p in pairs)
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}"
