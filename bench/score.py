@@ -36,6 +36,7 @@ time against the whole call's says how much of it is the device's work on those 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import sys
@@ -51,7 +52,6 @@ INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
 # default on a GPU, padded on CPU), and packed with the schedule it had before (engine.rule_passes).
 PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded (compute.pack_sequences: false)"
 GROUPED = "packed, sentences starting in groups (the engine until its rolling schedule, 2026-11-27)"
-UNBOUNDED = "the host as far ahead of the kept counts as it gets (the engine before _KeptBound.max_ahead)"
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -122,6 +122,46 @@ def review_sentences(data: str, tokenizer_dir: str, count: int, max_seq: int = 1
     return [ids[i % len(ids)] for i in range(count)]
 
 
+def device_waits(run) -> dict | None:
+    """On a GPU, what in one more call of `run` keeps the host from running ahead of the device:
+    the Python lines where PyTorch reports an operation that waits for it
+    (torch.cuda.set_sync_debug_mode), then from the profiler the CUDA runtime calls that took
+    the host's time (a synchronize, an allocation), the kernels' total time against the call's,
+    and the kernels that took most of it. None on CPU."""
+    import collections
+    import time
+    import warnings
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    if not torch.cuda.is_available():
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    waits = collections.Counter(f"{os.path.relpath(w.filename)}:{w.lineno}" for w in caught
+                                if "synchroniz" in str(w.message))
+    harness.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        run()
+        harness.synchronize()
+        wall = time.perf_counter() - start
+    events = prof.key_averages()
+    device_s = {e.key: (e.count, e.self_device_time_total / 1e6) for e in events if e.self_device_time_total > 0}
+    runtime = sorted(((e.key, e.count, e.self_cpu_time_total / 1e6) for e in events if e.key.startswith("cuda")),
+                     key=lambda x: -x[2])
+    return {"synchronizing_lines": dict(waits.most_common(10)), "profiled_call_s": wall,
+            "kernels_s": sum(seconds for _, seconds in device_s.values()),
+            "top_kernels": [(k[:90], n, t) for k, (n, t) in sorted(device_s.items(), key=lambda x: -x[1][1])[:10]],
+            "cuda_runtime_host_s": runtime[:8]}
+
+
 def main(argv=None) -> int:
     parser = harness.arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=64, help="sentences the engine scores for its rate")
@@ -145,7 +185,7 @@ def measure(args, work: str) -> int:
 
     from engine.packed import flash_varlen
     from engine.rule_passes import group_starts
-    from engine.scorer import ImportanceScorer, _KeptBound
+    from engine.scorer import ImportanceScorer
 
     class GroupedPasses(ImportanceScorer):
         """Packed passes scheduled as the engine did before its rolling schedule: sentences in
@@ -165,18 +205,23 @@ def measure(args, work: str) -> int:
     with torch.inference_mode():  # labels: the model's own prediction, so every sentence is scored
         labels = np.array([int(x.argmax()) for x in fp32_scorer.logits(rows)])
 
-    def engine_run(scorer, n, per_call=None, backends=None):
+    def engine_run(scorer, n, per_call=None, backends=None, once=False):
         """Score the first n sentences in calls of `per_call` (None: one call), twice: the first
         time every batch shape is new to the process (as in `taskpt score`, whose passes change
         shape at every step), the second time each has been seen. `backends`: the attention
         kernels PyTorch may pick (None: its default set). (decisions, first seconds, second
-        seconds, passes per time, peak GiB of the second)."""
+        seconds, passes per time, peak GiB of the second). `once`: only the calls, nothing
+        returned (`device_waits`)."""
         from torch.nn.attention import sdpa_kernel
 
         calls = [range(a, min(a + (per_call or n), n)) for a in range(0, n, per_call or n)]
         batches = [{"example_id": np.arange(c.start, c.stop), "sentence_index": np.zeros(len(c), np.int32),
                     "label": labels[c.start:c.stop], "input_ids": np.array(rows[c.start:c.stop] + [None], dtype=object)[:-1]}
                    for c in calls]
+        if once:
+            for b in batches:
+                scorer(b)
+            return None
         with sdpa_kernel(backends) if backends else contextlib.nullcontext():
             _, first = harness.timed(lambda: [scorer(b) for b in batches])
             harness.reset_peak_memory()
@@ -246,18 +291,10 @@ def measure(args, work: str) -> int:
         runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
         runs[GROUPED] = engine_run(grouped_packed(scorer), args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
-        # The host as it was before it waited for the counts (_KeptBound.max_ahead): as far ahead as it gets.
-        ahead, _KeptBound.max_ahead = _KeptBound.max_ahead, None
-        try:
-            with recording_passes(scorer.model) as recorded:
-                runs[UNBOUNDED] = engine_run(scorer, args.sentences)
-            unbounded_tokens = pass_tokens(recorded[len(recorded) // 2:])
-        finally:
-            _KeptBound.max_ahead = ahead
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
         differing = {how: int(sum((a != b).sum() for a, b in zip(fast[0], run[0]))) for how, run in runs.items()}
-        return rows_out, differing, unbounded_tokens
+        return rows_out, differing
 
     nb = args.baseline_sentences
     # Baseline: published style, fp32, on the first nb sentences.
@@ -304,11 +341,17 @@ def measure(args, work: str) -> int:
             fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
-            extra_runs, differing_variants, unbounded_tokens = diagnostics(fast_scorer, per_pass, fast)
+            extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
             # engine_run ran the call twice: its second time's passes, replayed
             alone = passes_alone(fast_scorer.model, recorded[len(recorded) // 2:])
             default_tokens = pass_tokens(recorded[len(recorded) // 2:])
-        del recorded
+            del recorded
+            try:  # a diagnosis only: the figures above stand without it
+                waits = device_waits(functools.partial(engine_run, fast_scorer, args.sentences, once=True))
+            except Exception as error:  # noqa: BLE001
+                waits = {"error": repr(error)}
+        else:
+            del recorded
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
@@ -342,9 +385,16 @@ def measure(args, work: str) -> int:
     print(f"the default run's {alone_passes} forward passes replayed back to back, nothing between them: {alone_s:.3f} s "
           f"against {rule_s:.3f} s for the whole call; "
           f"{alone_flops / alone_s / 1e12:.3g} executed TFLOP/s, {alone_flops / alone_s / 1e12 / peak:.1%} of matmul peak")
-    slack = {"default": default_tokens, UNBOUNDED: unbounded_tokens}
-    print("tokens the passes ran, over their real tokens (the rest: the host's bounds on the kept counts, or padding): "
-          + "; ".join(f"{how} {ran:,} / {real:,} (+{ran / real - 1:.1%})" for how, (ran, real) in slack.items()))
+    ran, real = default_tokens
+    if waits and "error" in waits:
+        print(f"device_waits failed: {waits['error']}")
+    elif waits:
+        print(f"one more default call: kernels {waits['kernels_s']:.3f} s of {waits['profiled_call_s']:.3f} s (profiled); "
+              f"lines that wait for the device: {waits['synchronizing_lines'] or 'none reported'}; CUDA runtime calls "
+              "(host s): " + ", ".join(f"{k} {n} {t:.3f}" for k, n, t in waits["cuda_runtime_host_s"][:5]))
+        print("kernels (device s): " + "; ".join(f"{k} x{n} {t:.3f}" for k, n, t in waits["top_kernels"][:6]))
+    print(f"tokens the default run's passes ran: {ran:,} for {real:,} real ones (+{ran / real - 1:.1%}: the host's "
+          "bounds on the kept counts, engine.scorer._KeptBound, or padding)")
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
           f"{sum(len(d) for d in baseline)} ({differing_packed} with sentences packed); "
           f"important wordpieces: {important:.1%}; decisions differing between "
@@ -357,7 +407,7 @@ def measure(args, work: str) -> int:
         "differing_decisions_one_call_vs_variants": differing_variants,
         "passes_alone": {"passes": alone_passes, "seconds": alone_s, "executed_tflops": alone_flops / alone_s / 1e12,
                               "of_matmul_peak": alone_flops / alone_s / 1e12 / peak, "whole_call_seconds": rule_s},
-        "pass_tokens": {how: {"ran": ran, "real": real} for how, (ran, real) in slack.items()},
+        "pass_tokens": {"ran": ran, "real": real}, "device_waits": waits,
         "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

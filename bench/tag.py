@@ -228,7 +228,7 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
             inits[worker] = (at, at + seconds)
         elif name.startswith("task::MapWorker(") and name.endswith(".submit"):
             calls[worker] = min(calls.get(worker, at), at)
-            spans.setdefault(event.get("pid"), []).append((at, at + seconds))
+            spans.setdefault(worker, []).append((at, at + seconds))
         elif name.startswith("task::MapBatches(read_shards)"):
             reads.append(at)
     if not inits:
@@ -241,7 +241,7 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
     if text:
         out |= {"text_init_begin_s": min(inits[w][0] for w in text), "text_init_end_s": max(inits[w][1] for w in text),
                 "text_first_call_s": min((calls[w] for w in text if w in calls), default=None)}
-    return out, spans.get(model[0], [])  # a threaded actor's calls: one process, several threads
+    return out, spans.get(model, [])  # "pid" is the node, "tid" the worker: a threaded actor's calls share it
 
 
 def model_busy(spans: list[tuple[float, float]], steady: dict) -> dict:

@@ -75,37 +75,24 @@ class _KeptBound:
 
     At most one token joins a row's s' per pass, so a row that kept K tokens after pass q holds
     at most K + (p - q) at pass p (w_i included), and never more than its step + 1. On a GPU the
-    host reads each pass's counts back asynchronously and uses the newest already arrived; on
-    CPU the counts are exact, or with `lag` (tests) they arrive `lag` passes after they are
-    taken, as late read-backs would.
-
-    Every pass the bound is behind costs tokens: a row over-counts by the tokens it dropped in
-    the passes since (review sentences, a third dropped: 2.7% of a pass's tokens at one pass
-    behind, 5.3% at two, 12% at five, 37% with no counts at all; bench/score.py's passes_alone
-    reports it). So the host, which builds passes faster than the device runs them, is kept at
-    most `max_ahead` passes past the counts it holds: before building pass p it waits for pass
-    p - 1 - max_ahead's counts. At 1 the device still has pass p - 1 to run while the host
-    builds pass p. None: never wait."""
-
-    max_ahead: int | None = 1
+    host reads each pass's counts back asynchronously and uses the newest already arrived (a
+    pass or two old: a token or two of slack); on CPU the counts are exact, or with `lag`
+    (tests) they arrive `lag` passes after they are taken, as late read-backs would."""
 
     def __init__(self, device, lag: int | None = None):
         import torch
 
         self.torch, self.cuda, self.lag = torch, device.type == "cuda", lag
         self.known_pass, self.known = -1, np.zeros(0, np.int64)  # every row's kept count after known_pass
-        self.in_flight = []  # (arrived(now) -> bool, wait(), pass, host counts (R,)), one per pass
+        self.in_flight = []  # (arrived(now) -> bool, pass, host counts (R,)), one per pass
 
     def at_most(self, p: int, rows: np.ndarray, steps: np.ndarray, count) -> np.ndarray:
         """Bounds (n,) on `count`, the device's (n,) tokens of s' of `rows` at their `steps`
         in pass `p`."""
         if not self.cuda and self.lag is None:
             return count.cpu().numpy()
-        oldest_wanted = p - 1 - self.max_ahead if self.max_ahead is not None else -1
-        while self.in_flight and (self.in_flight[0][0](p) or self.in_flight[0][2] <= oldest_wanted):
-            arrived, wait, self.known_pass, self.known = self.in_flight.pop(0)
-            if not arrived(p):
-                wait()
+        while self.in_flight and self.in_flight[0][0](p):
+            _, self.known_pass, self.known = self.in_flight.pop(0)
         if self.known_pass < 0:
             return steps + 1
         return np.minimum(steps + 1, self.known[rows] + (p - self.known_pass))
@@ -117,9 +104,9 @@ class _KeptBound:
             host.copy_(kept.sum(1), non_blocking=True)
             event = self.torch.cuda.Event()
             event.record()
-            self.in_flight.append((lambda now, event=event: event.query(), event.synchronize, p, host.numpy()))
-        elif self.lag is not None:  # waiting for a late read-back: taking it early
-            self.in_flight.append((lambda now, p=p: now - p > self.lag, lambda: None, p, kept.sum(1).numpy()))
+            self.in_flight.append((lambda now, event=event: event.query(), p, host.numpy()))
+        elif self.lag is not None:
+            self.in_flight.append((lambda now, p=p: now - p > self.lag, p, kept.sum(1).numpy()))
 
 
 class ImportanceScorer(ModelActor):

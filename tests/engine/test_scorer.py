@@ -191,31 +191,3 @@ def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pac
         assert [d.tolist() for d in decisions] == expected
     assert any(not all(d) for d in expected)  # some tokens dropped: exact counts are below the steps' bounds
     assert sum(t for _, t in sizes[2]) > sum(t for _, t in sizes[None])
-
-
-@pytest.mark.parametrize("max_ahead", [1, 2, None])
-def test_the_host_waits_for_kept_counts_rather_than_run_more_than_max_ahead_passes_past_them(monkeypatch, max_ahead):
-    """Counts that arrive 5 passes late: with `max_ahead` the host takes (waits for) pass
-    p - 1 - max_ahead's before building pass p, so no row's bound is more than max_ahead
-    tokens over; left to run ahead, bounds drift further."""
-    from engine.scorer import _KeptBound
-
-    monkeypatch.setattr(_KeptBound, "max_ahead", max_ahead)
-    rng = np.random.default_rng(0)
-    rows = np.arange(8)
-    bound = _KeptBound(torch.device("cpu"), lag=5)
-    kept = torch.zeros(8, 20, dtype=torch.bool)
-    over = []
-    for p in range(20):
-        count = kept.sum(1) + 1  # w_p joins s'
-        at_most = bound.at_most(p, rows, np.full(8, p), count)
-        assert (at_most >= count.numpy()).all()
-        over.append(int((at_most - count.numpy()).max()))
-        if max_ahead is not None and p > max_ahead:
-            assert bound.known_pass == p - 1 - max_ahead
-        kept[:, p] = torch.from_numpy(rng.random(8) < 0.6)  # w_p stays or is dropped again
-        bound.record(p, kept)
-    if max_ahead is None:
-        assert max(over) > 2
-    else:
-        assert max(over) <= max_ahead
