@@ -74,7 +74,7 @@ class ScoreConfig:                      # stage 2
     split_sentences: bool = True
     filter_stopwords: bool = True       # stop words never get tagger label 1
     max_examples: int = 0               # score only the first N training examples (0: all)
-    shard_examples: int = 2048          # examples per shard: the unit of work, output file and resume
+    shard_examples: int = 8192          # examples per shard: the unit of work, output file and resume
 
 
 @dataclasses.dataclass
