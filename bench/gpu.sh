@@ -6,8 +6,8 @@
 #   QUICK=1 ASSETS=.bench bench/gpu.sh      # the same plumbing with tiny models and sizes, on CPU
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; score-large, tag-reviews-large,
-#                                           # tag-reviews-padded, tag-reviews-shards, host-cost and train-job
-#                                           # only when named)
+#                                           # tag-reviews-padded, tag-reviews-shards, tag-reviews-compiled,
+#                                           # host-cost and train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -48,8 +48,10 @@ step score 130 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-s
 # third of the token budget (the rule cannot take fewer passes than the longest sentence has
 # wordpieces); with more sentences, packed passes run near the budget (engine.rule_passes), and
 # `taskpt score` calls an actor once per score.shard_examples.
-step score-large 150 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
-  --shard-sentences "$(n 2048)" "$(n 8192)" --suffix=-large
+# Also with the layers compiled (compute.compile_model; its first time includes compiling), and
+# one more default call under PyTorch's sync debug mode and profiler (device_waits).
+step score-large 240 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
+  --shard-sentences "$(n 2048)" "$(n 8192)" --compile-model --suffix=-large
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
@@ -73,6 +75,9 @@ step tag-reviews-padded 150 bench/tag.py --shape $base --source reviews --senten
 step tag-reviews-shards 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
   --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --shard-documents "$(n 20000)" \
   --shard-sweep "$(n 10000)" "$(n 50000)"
+# Tagging with the layers compiled (compute.compile_model): the ceiling and the engine both compiled.
+step tag-reviews-compiled 200 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
+  --ceiling-sentences "$(n 200000)" --skip-single --tokenizer-actors "$tok" --compile-model
 # What a small forward pass costs the host: Hugging Face's BERT against the engine's (engine/bert.py).
 step host-cost 60 bench/host_cost.py --shape $base --rows 64 --tokens 16
 step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1

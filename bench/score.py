@@ -52,6 +52,7 @@ INIT_STD = {"tiny": 0.1, "minilm": 0.05, "base": 0.05}
 # default on a GPU, padded on CPU), and packed with the schedule it had before (engine.rule_passes).
 PACKED, PADDED = "sentences packed (compute.pack_sequences)", "sentences padded (compute.pack_sequences: false)"
 GROUPED = "packed, sentences starting in groups (the engine until its rolling schedule, 2026-11-27)"
+COMPILED = "layers compiled (compute.compile_model)"
 
 
 def published_style(model, rows: list[np.ndarray], labels: np.ndarray, delta: float, cls_id: int, sep_id: int,
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
     parser.add_argument("--suffix", default="", help="appended to the JSON file's name (runs of one shape at other sizes)")
     parser.add_argument("--shard-sentences", type=int, nargs="*", default=[2048],
                         help="sentences per call in the shard runs, as taskpt score's shards feed the actor")
+    parser.add_argument("--compile-model", action="store_true",
+                        help="also score with the layers compiled (compute.compile_model), its passes replayed too")
     parser.add_argument("--init-std", type=float, default=None,
                         help="spread of the random weights (default: one that gives this shape a decision mix)")
     args = parser.parse_args(argv)
@@ -291,10 +294,18 @@ def measure(args, work: str) -> int:
         runs[PADDED if scorer.pack else PACKED] = engine_run(other_scorer(scorer), args.sentences)
         runs[GROUPED] = engine_run(grouped_packed(scorer), args.sentences)
         runs["cuDNN attention on (the engine until 2026-11-27)"] = engine_run(scorer, args.sentences, backends=with_cudnn)
+        compiled_alone = None
+        if args.compile_model:  # the first time includes compiling
+            compiled = ImportanceScorer(model_dir, delta=args.delta, filter_stopwords=False,
+                                        max_batch_tokens=scorer.max_batch_tokens, compile_model=True)
+            with recording_passes(compiled.model) as recorded:
+                runs[COMPILED] = engine_run(compiled, args.sentences)
+            compiled_alone = passes_alone(compiled.model, recorded[len(recorded) // 2:])
+            del recorded, compiled
         rows_out = [table_row(per_pass, fast, first=True)]
         rows_out += [table_row(f"{per_pass}, {how}", run, first) for how, run in runs.items() for first in (False, True)]
         differing = {how: int(sum((a != b).sum() for a, b in zip(fast[0], run[0]))) for how, run in runs.items()}
-        return rows_out, differing
+        return rows_out, differing, compiled_alone
 
     nb = args.baseline_sentences
     # Baseline: published style, fp32, on the first nb sentences.
@@ -341,7 +352,7 @@ def measure(args, work: str) -> int:
             fast = engine_run(fast_scorer, args.sentences)
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
-            extra_runs, differing_variants = diagnostics(fast_scorer, per_pass, fast)
+            extra_runs, differing_variants, compiled_alone = diagnostics(fast_scorer, per_pass, fast)
             # engine_run ran the call twice: its second time's passes, replayed
             alone = passes_alone(fast_scorer.model, recorded[len(recorded) // 2:])
             default_tokens = pass_tokens(recorded[len(recorded) // 2:])
@@ -386,6 +397,10 @@ def measure(args, work: str) -> int:
           f"against {rule_s:.3f} s for the whole call; "
           f"{alone_flops / alone_s / 1e12:.3g} executed TFLOP/s, {alone_flops / alone_s / 1e12 / peak:.1%} of matmul peak")
     ran, real = default_tokens
+    if compiled_alone:
+        n, seconds, flops = compiled_alone
+        print(f"with the layers compiled, the same call's {n} passes replayed back to back: {seconds:.3f} s, "
+              f"{flops / seconds / 1e12:.3g} executed TFLOP/s, {flops / seconds / 1e12 / peak:.1%} of matmul peak")
     if waits and "error" in waits:
         print(f"device_waits failed: {waits['error']}")
     elif waits:
@@ -408,6 +423,10 @@ def measure(args, work: str) -> int:
         "passes_alone": {"passes": alone_passes, "seconds": alone_s, "executed_tflops": alone_flops / alone_s / 1e12,
                               "of_matmul_peak": alone_flops / alone_s / 1e12 / peak, "whole_call_seconds": rule_s},
         "pass_tokens": {"ran": ran, "real": real}, "device_waits": waits,
+        "compiled_passes_alone": compiled_alone and {
+            "passes": compiled_alone[0], "seconds": compiled_alone[1],
+            "executed_tflops": compiled_alone[2] / compiled_alone[1] / 1e12,
+            "of_matmul_peak": compiled_alone[2] / compiled_alone[1] / 1e12 / peak},
         "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

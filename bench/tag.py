@@ -159,7 +159,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
                 max_batch_tokens: int | None, tokenizer_actors: int, cpu_threads: int | None = None,
                 concurrent_shards: int | None = None, options: dict | None = None) -> tuple[dict, str]:
     """`tag_corpus` exactly as `taskpt tag` runs it; Ray is started before the clock. `options`:
-    compute.pack_sequences (pack), compute.read_tasks and compute.num_cpus (ray_cpus)."""
+    compute.pack_sequences (pack), compute.compile_model, compute.read_tasks and compute.num_cpus (ray_cpus)."""
     options = options or {}
     import shutil
 
@@ -182,6 +182,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
               "compute": {"max_batch_tokens": max_batch_tokens, "tokenizer_actors": tokenizer_actors,
                           "cpu_threads": cpu_threads, "concurrent_shards": concurrent_shards,
                           "pack_sequences": options.get("pack"), "read_tasks": options.get("read_tasks"),
+                          "compile_model": options.get("compile_model", False),
                           "num_cpus": options.get("ray_cpus")}}
     path = os.path.join(work, "bench-tag.yaml")
     with open(path, "w") as f:
@@ -313,6 +314,8 @@ def main(argv=None) -> int:
                         help="compute.pack_sequences for the engine, its ceiling and the single process "
                              "(default: its default, packed on a GPU, padded on CPU)")
     parser.add_argument("--read-tasks", type=int, default=None, help="compute.read_tasks (default: its default)")
+    parser.add_argument("--compile-model", action="store_true",
+                        help="compute.compile_model for the engine, its ceiling and the single process")
     parser.add_argument("--ray-cpus", type=int, default=None,
                         help="compute.num_cpus of the local Ray (default: the machine's cores)")
     parser.add_argument("--runs", type=int, default=1,
@@ -335,7 +338,7 @@ def measure(args, work: str) -> int:
     from engine.models import packs
     from jobs.config import TagConfig
 
-    options = {"pack": args.pack_sequences}
+    options = {"pack": args.pack_sequences, "compile_model": args.compile_model}
     engine_options = {**options, "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus}
     packed = packs(args.pack_sequences, harness.device().type)  # what the actors will do
     tagger_dir = args.tagger or harness.build_model(args.shape, "BertForTokenClassification",
@@ -357,7 +360,7 @@ def measure(args, work: str) -> int:
     result = {"shape": "trained" if args.tagger else args.shape, "trained_tagger": bool(args.tagger), "source": args.source,
               "documents": documents, "shard_documents": args.shard_documents, "ceiling_sentences": rows.num_rows,
               "mean_wordpieces": float(lengths.mean()),
-              "pack_sequences": packed, "flash_varlen": flash_varlen() is not None,
+              "pack_sequences": packed, "compile_model": args.compile_model, "flash_varlen": flash_varlen() is not None,
               "read_tasks": args.read_tasks, "ray_cpus": args.ray_cpus,
               "ceiling": ceiling(tagger_dir, rows, args.max_batch_tokens, options)}
     print(f"ceiling: {result['ceiling']['sentences_per_s']:,.0f} sentences/s", flush=True)
@@ -451,7 +454,7 @@ def measure(args, work: str) -> int:
     variant = {None: "", True: "-packed", False: "-padded"}[args.pack_sequences]
     if args.shard_documents != TagConfig.shard_documents:
         variant += f"-shards{args.shard_documents}"
-    variant += args.suffix
+    variant += "-compiled" * args.compile_model + args.suffix
     harness.write_json(args.out, f"tag-{result['shape']}-{args.source}{variant}", result)
     return 0 if result.get("engine_equals_single_process", True) else 1
 

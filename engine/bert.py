@@ -73,11 +73,11 @@ def ours(name: str) -> str:
     return name
 
 
-def activation(name: str):
+def activate(x, name: str):
+    """config.json's hidden_act applied to x (engine.models.ACTIVATIONS)."""
     if name == "relu":
-        return F.relu
-    approximate = "none" if name == "gelu" else "tanh"
-    return lambda x: F.gelu(x, approximate=approximate)
+        return F.relu(x)
+    return F.gelu(x, approximate="none" if name == "gelu" else "tanh")
 
 
 class Embeddings(nn.Module):
@@ -97,18 +97,20 @@ class Embeddings(nn.Module):
 
 class Layer(nn.Module):
     """One encoder layer: Hugging Face's attention.self / attention.output / intermediate /
-    output modules, flattened into one."""
+    output modules, flattened into one. Its work around attention is two functions of tensors
+    (`project`, `finish`), the same for every layer: compiled once for all of them
+    (`Bert.compile_layers`), they are one graph each."""
 
     def __init__(self, c: dict):
         super().__init__()
-        hidden, eps = c["hidden_size"], c.get("layer_norm_eps", 1e-12)
-        self.heads = c["num_attention_heads"]
+        hidden, self.eps = c["hidden_size"], c.get("layer_norm_eps", 1e-12)
+        self.heads, self.act = c["num_attention_heads"], c.get("hidden_act", "gelu")
         self.query, self.key, self.value = (nn.Linear(hidden, hidden) for _ in range(3))
-        self.attention_dense, self.attention_norm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, eps=eps)
+        self.attention_dense, self.attention_norm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, eps=self.eps)
         self.intermediate = nn.Linear(hidden, c["intermediate_size"])
         self.output_dense = nn.Linear(c["intermediate_size"], hidden)
-        self.output_norm = nn.LayerNorm(hidden, eps=eps)
-        self.act = activation(c.get("hidden_act", "gelu"))
+        self.output_norm = nn.LayerNorm(hidden, eps=self.eps)
+        self.project_fn, self.finish_fn = project, finish  # or their compiled forms
 
     def forward(self, hidden, attend, queries=None):
         """hidden (..., H) -> (..., H). `attend(q, k, v)`: (..., heads, D) queries, keys and
@@ -116,13 +118,29 @@ class Layer(nn.Module):
         outputs are wanted, (..., Q, H) taken from `hidden` (None: all of them); keys and values
         still come from every token, and the output is (..., Q, H)."""
         queries = hidden if queries is None else queries
+        q, k, v = self.project_fn(queries, hidden, self.query.weight, self.query.bias, self.key.weight,
+                                  self.key.bias, self.value.weight, self.value.bias, self.heads)
+        return self.finish_fn(
+            attend(q, k, v), queries, self.attention_dense.weight, self.attention_dense.bias,
+            self.attention_norm.weight, self.attention_norm.bias, self.intermediate.weight, self.intermediate.bias,
+            self.output_dense.weight, self.output_dense.bias, self.output_norm.weight, self.output_norm.bias,
+            self.eps, self.act)
 
-        def heads(x):
-            return x.view(*x.shape[:-1], self.heads, x.shape[-1] // self.heads)
 
-        context = attend(heads(self.query(queries)), heads(self.key(hidden)), heads(self.value(hidden)))
-        attended = self.attention_norm(self.attention_dense(context.reshape(queries.shape)) + queries)
-        return self.output_norm(self.output_dense(self.act(self.intermediate(attended))) + attended)
+def project(queries, hidden, wq, bq, wk, bk, wv, bv, heads: int):
+    """A layer's queries (from `queries`), keys and values (from `hidden`), (..., heads, D)."""
+    def split(x):
+        return x.view(*x.shape[:-1], heads, x.shape[-1] // heads)
+
+    return split(F.linear(queries, wq, bq)), split(F.linear(hidden, wk, bk)), split(F.linear(hidden, wv, bv))
+
+
+def finish(context, queries, wo, bo, g1, b1, wi, bi, wd, bd, g2, b2, eps: float, act: str):
+    """A layer's output from its attention's `context` (..., heads, D): the attention's output
+    projection, residual and norm, then the feed-forward, residual and norm, as Hugging Face's."""
+    shape = queries.shape[-1:]
+    attended = F.layer_norm(F.linear(context.reshape(queries.shape), wo, bo) + queries, shape, g1, b1, eps)
+    return F.layer_norm(F.linear(activate(F.linear(attended, wi, bi), act), wd, bd) + attended, shape, g2, b2, eps)
 
 
 class Bert(nn.Module):
@@ -139,6 +157,16 @@ class Bert(nn.Module):
         self.layers = nn.ModuleList(Layer(config) for _ in range(config["num_hidden_layers"]))
         self.pooler = nn.Linear(hidden, hidden) if head == "sequence" else None
         self.classifier = nn.Linear(hidden, num_labels)
+
+    def compile_layers(self) -> None:
+        """Every layer's work around attention (`project`, `finish`) through torch.compile, one
+        graph each for all layers, with dynamic shapes (a pass's token count changes every pass):
+        the elementwise work between the matrix products (bias, GELU, residual, layer norm)
+        fused into fewer kernels. Attention stays as it is (flash attention's kernel on a GPU).
+        The first passes of each new rank of input compile (seconds to a minute)."""
+        compiled = torch.compile(project, dynamic=True), torch.compile(finish, dynamic=True)
+        for layer in self.layers:
+            layer.project_fn, layer.finish_fn = compiled
 
     def forward(self, input_ids, attention_mask):
         """Logits of padded rows: input_ids (B, T); attention_mask (B, 1, 1, T), additive

@@ -131,14 +131,15 @@ class ModelActor:
     fp32 on CPU; "float32" keeps a GPU in fp32 (the published numerics). `cpu_threads`: torch
     threads on CPU (None: what Ray gave the actor, one thread per reserved CPU). `pack`: passes
     hold their sequences packed end to end, without padding (engine.packed), instead of padded
-    groups (None: packed on CUDA). On CUDA attention stays off cuDNN's kernel
+    groups (None: packed on CUDA). `compile_model`: the encoder's layers through torch.compile
+    (`engine.bert.Bert.compile_layers`). On CUDA attention stays off cuDNN's kernel
     (`without_cudnn_attention`).
     """
 
     model_class: str = ""
 
     def __init__(self, model_path: str, max_batch_tokens: int | None = None, dtype: str = "auto",
-                 cpu_threads: int | None = None, pack: bool | None = None):
+                 cpu_threads: int | None = None, pack: bool | None = None, compile_model: bool = False):
         import torch
 
         from engine.bert import load_bert
@@ -169,6 +170,8 @@ class ModelActor:
         # 29% padding, 0.81 of the packed rate; scoring 0.87; docs/performance.md). On CPU
         # passes are small and attention is padded anyway (compute.pack_sequences, docs/config.md).
         self.pack = packs(pack, self.device.type)
+        if compile_model:  # compute.compile_model: fused elementwise kernels, compiled on the first passes
+            self.model.compile_layers()
 
     def __call__(self, batch):
         with self.torch.inference_mode():

@@ -56,6 +56,8 @@ class ActorPool:
     # Model actors run sentences packed end to end, without padding (engine.packed), instead of
     # in padded length-sorted groups; None: packed on a GPU, padded on CPU.
     pack_sequences: bool | None = None
+    # Model actors run their encoder's layers through torch.compile (engine.bert.Bert.compile_layers).
+    compile_model: bool = False
 
     def reads(self) -> int:
         """Corpus files read at once."""
@@ -93,7 +95,8 @@ def _model(ds, actor: type, kwargs: dict, pool: ActorPool):
     remote_args = {} if pool.gpus else {"runtime_env": {"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}}}
     return ds.map_batches(
         PerShard, fn_constructor_kwargs=dict(step=actor, step_kwargs={**kwargs, "max_batch_tokens": pool.max_batch_tokens,
-                                                                     "dtype": pool.dtype, "cpu_threads": pool.cpu_threads}),
+                                                                     "dtype": pool.dtype, "cpu_threads": pool.cpu_threads,
+                                                                     "compile_model": pool.compile_model}),
         compute=pool.strategy(), num_gpus=pool.gpus, num_cpus=pool.cpus, batch_size=1, batch_format="pyarrow",
         **remote_args)
 

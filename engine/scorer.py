@@ -117,8 +117,8 @@ class ImportanceScorer(ModelActor):
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
                  max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
-                 pack: bool | None = None):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
+                 pack: bool | None = None, compile_model: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack, compile_model)
         self.delta = delta
         self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
 

@@ -33,8 +33,9 @@ class MaskTagger(ModelActor):
     batch_format = "pyarrow"
 
     def __init__(self, model_path: str, mask_ratio: float = 0.15, max_batch_tokens: int | None = None,
-                 dtype: str = "auto", cpu_threads: int | None = None, pack: bool | None = None):
-        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack)
+                 dtype: str = "auto", cpu_threads: int | None = None, pack: bool | None = None,
+                 compile_model: bool = False):
+        super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack, compile_model)
         self.mask_ratio = mask_ratio
 
     def process(self, batch) -> pa.Table:

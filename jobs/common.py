@@ -213,4 +213,4 @@ def actor_pool(cfg: PipelineConfig):
     return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
                      tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences,
-                     read_tasks=c.read_tasks)
+                     read_tasks=c.read_tasks, compile_model=c.compile_model)

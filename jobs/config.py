@@ -55,6 +55,8 @@ class ComputeConfig:
     read_tasks: int | None = None       # corpus files read at once (None: 2 per model actor the pool may grow to)
     pack_sequences: bool | None = None  # model actors run sentences packed end to end, no padding (engine.packed);
                                         # None: with a GPU (faster there, docs/performance.md), not on CPU
+    compile_model: bool = False         # model actors run their layers through torch.compile (engine.bert:
+                                        # fused elementwise kernels; each actor compiles on its first passes)
     concurrent_stages: int = 1          # steps that do not wait on each other run N at once (experiment, run,
                                         # pretrain, evaluate); each asks 1/N of a GPU (a CPU training worker 1/N CPU)
 

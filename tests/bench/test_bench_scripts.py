@@ -46,7 +46,7 @@ def result(bench: dict, name: str) -> dict:
 
 
 def test_score_bench_decisions_match_the_published_style(bench):
-    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8")
+    run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8", "--compile-model")
     out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
     assert 0 < out["important_fraction"] < 1, "the random scorer must give a mix of decisions"
@@ -73,6 +73,14 @@ def test_score_bench_decisions_match_the_published_style(bench):
     # The call's forward passes replayed alone: the same passes, the rule's work between them left out.
     alone = out["passes_alone"]
     assert alone["passes"] == one_call["passes"] and 0 < alone["seconds"] and alone["executed_tflops"] > 0
+    # The tokens the passes ran: the real ones and, padded (as on CPU), the padding.
+    assert out["pass_tokens"]["ran"] >= out["pass_tokens"]["real"] > 0
+    # The layers compiled (compute.compile_model): the same passes and decisions, replayed alone too.
+    compiled = "layers compiled (compute.compile_model)"
+    assert runs[f"float32, 2048 tokens/pass, {compiled}"]["passes"] == one_call["passes"]
+    assert out["differing_decisions_one_call_vs_variants"][compiled] == 0
+    assert out["compiled_passes_alone"]["passes"] == one_call["passes"]
+    assert out["device_waits"] is None  # a GPU's diagnosis
 
 
 def test_host_cost_bench_finds_the_engines_padded_pass_dispatching_fewer_operations_with_the_same_logits(bench):

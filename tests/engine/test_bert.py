@@ -94,3 +94,28 @@ def test_a_model_actor_never_imports_transformers(tiny_tagger):
             "print('transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, tiny_tagger], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compiled_layers_give_the_eager_logits_padded_and_packed_with_changing_sizes(tiny_classifier, tiny_tagger):
+    """`Bert.compile_layers` (compute.compile_model) changes how the layers' elementwise work is
+    run, not what it computes: padded and packed passes of several sizes (dynamic shapes) give
+    the eager logits, for both heads."""
+    from engine.packed import Packing
+
+    for model_class, path in (("BertForSequenceClassification", tiny_classifier),
+                              ("BertForTokenClassification", tiny_tagger)):
+        eager = load_bert(path, model_class, torch.float32, torch.device("cpu"))
+        compiled = load_bert(path, model_class, torch.float32, torch.device("cpu"))
+        compiled.compile_layers()
+        with torch.inference_mode():
+            for rows in (IDS, IDS[:2, :3], torch.cat([IDS, IDS[:, :4].repeat(1, 2)[:, :6]])):
+                mask = additive_mask(rows != 0, torch.float32)
+                torch.testing.assert_close(compiled(rows, mask), eager(rows, mask), atol=1e-5, rtol=1e-5)
+            for lengths in ([5, 9, 2], [7, 3, 3, 8, 1]):
+                ids = torch.randint(5, 60, (sum(lengths),), generator=torch.Generator().manual_seed(len(lengths)))
+                positions = torch.cat([torch.arange(n) for n in lengths])
+                packing = Packing(torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32),
+                                  max(lengths))
+                torch.testing.assert_close(compiled.packed(ids, positions, packing), eager.packed(ids, positions, packing),
+                                           atol=1e-5, rtol=1e-5)
+        assert compiled.layers[0].project_fn is not eager.layers[0].project_fn

@@ -131,6 +131,25 @@ def test_model_actors_pack_sentences_as_the_config_says_and_by_device_when_it_is
         load_config(config_file(tmp_path, extra="compute: {pack_sequences: 3}"))
 
 
+def test_model_actors_compile_their_layers_only_when_the_config_says(tmp_path, local_ray):
+    from engine.pipelines import _model
+    from jobs.common import actor_pool
+
+    assert actor_pool(load_config(config_file(tmp_path))).compile_model is False
+    pool = actor_pool(load_config(config_file(tmp_path, extra="compute: {compile_model: true}")))
+    assert pool.compile_model is True
+    seen = {}
+
+    class Dataset:  # what _model hands Ray Data for the actor's constructor
+        def map_batches(self, fn, fn_constructor_kwargs, **kwargs):
+            seen.update(fn_constructor_kwargs["step_kwargs"])
+
+    _model(Dataset(), object, {"model_path": "m"}, pool)
+    assert seen["compile_model"] is True
+    with pytest.raises(ConfigError, match="compute.compile_model"):
+        load_config(config_file(tmp_path, extra="compute: {compile_model: 3}"))
+
+
 def test_corpus_reads_are_capped_at_two_per_model_actor_unless_the_config_says(tmp_path, local_ray):
     """Every read at once is a worker process starting beside the model actor: with 44 files on
     16 cores the tagger's start took 42 s (docs/performance.md)."""
