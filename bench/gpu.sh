@@ -50,7 +50,7 @@ step score 130 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-s
 # `taskpt score` calls an actor once per score.shard_examples.
 # Also with the layers compiled (compute.compile_model; its first time includes compiling), and
 # one more default call under PyTorch's sync debug mode and profiler (device_waits).
-step score-large 240 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
+step score-large 300 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
   --shard-sentences "$(n 2048)" "$(n 8192)" --compile-model --suffix=-large
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
