@@ -210,3 +210,15 @@ def test_a_one_token_sequence_costs_the_same_with_the_last_layer_at_its_first_to
     assert harness.encoder_flops(config, [1], True) == harness.encoder_flops(config, [1])
     whole, skipping = harness.encoder_flops(config, [10, 20]), harness.encoder_flops(config, [10, 20], True)
     assert 2 / 3 * whole < skipping < whole  # one of three layers mostly skipped
+
+
+def test_the_model_actors_busy_share_counts_overlapping_calls_once_and_clips_them_to_the_window(bench):
+    from tag import model_busy
+
+    spans = [(-1.0, 1.0), (0.5, 2.0), (3.0, 4.0), (4.5, 9.0)]  # (start, end) of each call, seconds
+    busy = model_busy(spans, {"first_shard_s": 0.0, "last_shard_s": 5.0})
+    # Within the window (5 s) a call runs over [0, 2], [3, 4] and [4.5, 5]; two at once over [0.5, 1].
+    assert busy["busy_share"] == pytest.approx(3.5 / 5)
+    assert busy["mean_running"] == pytest.approx((0.5 + 2 * 0.5 + 1.0 + 1.0 + 0.5) / 5)
+    assert busy["calls"] == 4 and busy["mean_call_s"] == pytest.approx((2.0 + 1.5 + 1.0 + 4.5) / 4)
+    assert model_busy(spans, {"first_shard_s": 10.0}) == {}  # one shard: no window
