@@ -181,7 +181,10 @@ def process_tree_usage(interval: float = 2.0):
     Sampling is not free: the kernel walks each process's page tables for its PSS. Every 0.5 s
     it took ~15% of a core beside a Ray tagging job on 2 cores (which the single-process run
     it is compared with did not pay), hence every 2 s; `sampler_cpu_s` says what it cost.
-    `cpu_s`: CPU seconds by process (command line [pid]), the ten largest."""
+    `cpu_s`: CPU seconds by process (command line [pid]), the ten largest; `busiest_threads`:
+    the CPU seconds of each thread (its name [tid]) of the process that used the most, the
+    eight largest (a thread near the run's length is busy all along: in a Python process,
+    perhaps holding the interpreter lock)."""
     import importlib
 
     try:
@@ -192,6 +195,15 @@ def process_tree_usage(interval: float = 2.0):
 
     result, stop = {"peak_gib": 0.0, "at_peak_gib": {}, "sampler_cpu_s": 0.0, "cpu_s": {}}, threading.Event()
     cpu = {}  # pid -> [name, CPU seconds when first seen, when last seen]
+    threads = {}  # (pid, tid) -> [thread name, CPU seconds when first seen, when last seen]
+
+    def thread_times(p) -> None:
+        for t in p.threads():
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{p.pid}/task/{t.id}/comm") as f:
+                    name = f.read().strip()
+                seen = threads.setdefault((p.pid, t.id), [name, t.user_time + t.system_time, 0.0])
+                seen[2] = t.user_time + t.system_time
 
     def sample():
         me = psutil.Process()
@@ -204,6 +216,10 @@ def process_tree_usage(interval: float = 2.0):
                     times = p.cpu_times()
                     seen = cpu.setdefault(p.pid, [name, times.user + times.system, 0.0])
                     seen[0], seen[2] = name, times.user + times.system
+            busiest = max(cpu, key=lambda pid: cpu[pid][2] - cpu[pid][1], default=None)
+            if busiest is not None:
+                with contextlib.suppress(psutil.Error):
+                    thread_times(psutil.Process(busiest))
             total = sum(by_process.values())
             if total > result["peak_gib"]:  # which processes held the memory at the peak
                 result["peak_gib"] = total
@@ -223,6 +239,11 @@ def process_tree_usage(interval: float = 2.0):
         for pid, (name, first, last) in cpu.items():
             result["cpu_s"][f"{name.strip()} [{pid}]"] = last - first
         result["cpu_s"] = {k: round(v, 1) for k, v in sorted(result["cpu_s"].items(), key=lambda x: -x[1])[:10]}
+        busiest = max(cpu, key=lambda pid: cpu[pid][2] - cpu[pid][1], default=None)
+        mine = {f"{name} [{tid}]": round(last - first, 1) for (pid, tid), (name, first, last) in threads.items()
+                if pid == busiest}
+        result["busiest_threads"] = busiest and {"process": f"{cpu[busiest][0].strip()} [{busiest}]", "threads": dict(
+            sorted(mine.items(), key=lambda x: -x[1])[:8])}
 
 
 def matmul_tflops(dtype_name: str = "bfloat16") -> float:

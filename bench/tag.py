@@ -205,6 +205,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
             "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
             "memory_sampler_cpu_s": memory["sampler_cpu_s"], "cpu_s_by_process": memory["cpu_s"],
+            "busiest_threads": memory["busiest_threads"],
             "shards": len(manifest.shards), **steady, "model_calls": model_busy(model_spans, steady),
             "start": start_up}, plan.tagged
 

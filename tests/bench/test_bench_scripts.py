@@ -222,3 +222,21 @@ def test_the_model_actors_busy_share_counts_overlapping_calls_once_and_clips_the
     assert busy["mean_running"] == pytest.approx((0.5 + 2 * 0.5 + 1.0 + 1.0 + 0.5) / 5)
     assert busy["calls"] == 4 and busy["mean_call_s"] == pytest.approx((2.0 + 1.5 + 1.0 + 4.5) / 4)
     assert model_busy(spans, {"first_shard_s": 10.0}) == {}  # one shard: no window
+
+
+def test_the_usage_sampler_finds_the_thread_that_kept_a_core_busy(bench):
+    """A child process spins one thread for 2.5 s of CPU: it is the busiest process, and its
+    spinning thread (its main thread: tid = pid) holds that time."""
+    import subprocess
+    import time
+
+    import harness
+
+    spin = "import time\nend = time.thread_time() + 2.5\nwhile time.thread_time() < end: pass"
+    with harness.process_tree_usage(interval=0.2) as usage:
+        child = subprocess.Popen([sys.executable, "-c", spin])
+        child.wait()
+        time.sleep(0.1)
+    busiest = usage["busiest_threads"]
+    assert busiest["process"].endswith(f"[{child.pid}]")
+    assert busiest["threads"][next(name for name in busiest["threads"] if name.endswith(f"[{child.pid}]"))] >= 1.5
