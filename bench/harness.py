@@ -197,6 +197,9 @@ def process_tree_usage(interval: float = 2.0):
     cpu = {}  # pid -> [name, CPU seconds when first seen, when last seen]
     threads = {}  # (pid, tid) -> [thread name, CPU seconds when first seen, when last seen]
 
+    def busiest():  # the pid that has used the most CPU since first seen, or None
+        return max(cpu, key=lambda pid: cpu[pid][2] - cpu[pid][1], default=None)
+
     def thread_times(p) -> None:
         for t in p.threads():
             with contextlib.suppress(OSError):
@@ -216,10 +219,9 @@ def process_tree_usage(interval: float = 2.0):
                     times = p.cpu_times()
                     seen = cpu.setdefault(p.pid, [name, times.user + times.system, 0.0])
                     seen[0], seen[2] = name, times.user + times.system
-            busiest = max(cpu, key=lambda pid: cpu[pid][2] - cpu[pid][1], default=None)
-            if busiest is not None:
+            if busiest() is not None:
                 with contextlib.suppress(psutil.Error):
-                    thread_times(psutil.Process(busiest))
+                    thread_times(psutil.Process(busiest()))
             total = sum(by_process.values())
             if total > result["peak_gib"]:  # which processes held the memory at the peak
                 result["peak_gib"] = total
@@ -239,10 +241,10 @@ def process_tree_usage(interval: float = 2.0):
         for pid, (name, first, last) in cpu.items():
             result["cpu_s"][f"{name.strip()} [{pid}]"] = last - first
         result["cpu_s"] = {k: round(v, 1) for k, v in sorted(result["cpu_s"].items(), key=lambda x: -x[1])[:10]}
-        busiest = max(cpu, key=lambda pid: cpu[pid][2] - cpu[pid][1], default=None)
+        top = busiest()
         mine = {f"{name} [{tid}]": round(last - first, 1) for (pid, tid), (name, first, last) in threads.items()
-                if pid == busiest}
-        result["busiest_threads"] = busiest and {"process": f"{cpu[busiest][0].strip()} [{busiest}]", "threads": dict(
+                if pid == top}
+        result["busiest_threads"] = top and {"process": f"{cpu[top][0].strip()} [{top}]", "threads": dict(
             sorted(mine.items(), key=lambda x: -x[1])[:8])}
 
 
