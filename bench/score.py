@@ -256,28 +256,27 @@ def measure(args, work: str) -> int:
     def passes_alone(model, recorded):
         """The passes of one call (the full sentences', then the rule's), as `recording_passes`
         recorded them, replayed back to back with nothing between them (no rule, no
-        bookkeeping): what the device does with those passes alone. (passes, seconds,
-        executed FLOPs)."""
+        bookkeeping): what the device does with those passes alone. {passes, seconds,
+        executed_tflops}."""
         with torch.inference_mode():
             harness.timed(lambda: [method(**inputs) for method, inputs in recorded])  # shapes met before, as in the run
             _, seconds = harness.timed(lambda: [method(**inputs) for method, inputs in recorded])
+        tokens = np.concatenate([sequence_lengths(inputs) for _, inputs in recorded])
+        flops = harness.encoder_flops(model.config, tokens, last_layer_at_first_token=True)
+        return {"passes": len(recorded), "seconds": seconds, "executed_tflops": flops / seconds / 1e12}
 
-        def lengths(inputs):  # real tokens of each sequence of a pass, padded (an additive mask) or packed
-            if "packing" in inputs:
-                return inputs["packing"].cu_seqlens.diff().cpu().numpy()
-            return (inputs["attention_mask"] == 0).sum(-1).flatten().cpu().numpy()
-
-        tokens = np.concatenate([lengths(inputs) for _, inputs in recorded])
-        return len(recorded), seconds, harness.encoder_flops(model.config, tokens, last_layer_at_first_token=True)
+    def sequence_lengths(inputs):
+        """Real tokens of each sequence of a recorded pass, padded (an additive mask) or packed."""
+        if "packing" in inputs:
+            return inputs["packing"].cu_seqlens.diff().cpu().numpy()
+        return (inputs["attention_mask"] == 0).sum(-1).flatten().cpu().numpy()
 
     def pass_tokens(recorded):
-        """(tokens the recorded passes ran, real tokens among them): a packed pass sized by the
-        host's bound (engine.scorer._KeptBound) runs tokens past its real ones, a padded one
+        """Tokens the recorded passes ran, and the real ones among them: a packed pass sized by
+        the host's bound (engine.scorer._KeptBound) runs tokens past its real ones, a padded one
         its padding."""
-        ran = sum(inputs["input_ids"].numel() for _, inputs in recorded)
-        real = sum(int(inputs["packing"].cu_seqlens[-1]) if "packing" in inputs else int((inputs["attention_mask"] == 0).sum())
-                   for _, inputs in recorded)
-        return ran, real
+        return {"ran": sum(inputs["input_ids"].numel() for _, inputs in recorded),
+                "real": int(sum(sequence_lengths(inputs).sum() for _, inputs in recorded))}
 
     def table_row(how, run, first=False):
         """(how, decisions, seconds, peak GiB, passes) of an `engine_run` result, timed the
@@ -301,7 +300,7 @@ def measure(args, work: str) -> int:
                                             max_batch_tokens=scorer.max_batch_tokens, compile_model=True)
                 with recording_passes(compiled.model) as recorded:
                     runs[COMPILED] = engine_run(compiled, args.sentences)
-                compiled_alone = passes_alone(compiled.model, recorded[len(recorded) // 2:])
+                compiled_alone = passes_alone(compiled.model, recorded[len(recorded) // 2:])  # the second time
             except Exception as error:  # noqa: BLE001
                 print(f"{COMPILED}: failed, {error!r}")
                 compiled_alone = {"error": repr(error)}
@@ -356,10 +355,9 @@ def measure(args, work: str) -> int:
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants, compiled_alone = diagnostics(fast_scorer, per_pass, fast)
-            # engine_run ran the call twice: its second time's passes, replayed
-            alone = passes_alone(fast_scorer.model, recorded[len(recorded) // 2:])
-            default_tokens = pass_tokens(recorded[len(recorded) // 2:])
-            del recorded
+            second_time = recorded[len(recorded) // 2:]  # engine_run ran the call twice
+            alone, default_tokens = passes_alone(fast_scorer.model, second_time), pass_tokens(second_time)
+            del recorded, second_time
             try:  # a diagnosis only: the figures above stand without it
                 waits = device_waits(functools.partial(engine_run, fast_scorer, args.sentences, once=True))
             except Exception as error:  # noqa: BLE001
@@ -394,16 +392,18 @@ def measure(args, work: str) -> int:
     important = float(np.mean(np.concatenate(fast_runs[0][1])))
     harness.print_table(f"importance scoring, {args.shape} shape, review sentences (mean {lengths.mean():.1f} "
                         f"wordpieces), {harness.card()}; matmul peak {peak:.1f} TFLOP/s", table)
-    alone_passes, alone_s, alone_flops = alone
     rule_s = fast_runs[0][2]  # the default run, again
-    print(f"the default run's {alone_passes} forward passes replayed back to back, nothing between them: {alone_s:.3f} s "
-          f"against {rule_s:.3f} s for the whole call; "
-          f"{alone_flops / alone_s / 1e12:.3g} executed TFLOP/s, {alone_flops / alone_s / 1e12 / peak:.1%} of matmul peak")
-    ran, real = default_tokens
+    for replayed in (alone, compiled_alone):
+        if replayed and "error" not in replayed:
+            replayed["of_matmul_peak"] = replayed["executed_tflops"] / peak
+    alone["whole_call_seconds"] = rule_s
+    print(f"the default run's {alone['passes']} forward passes replayed back to back, nothing between them: "
+          f"{alone['seconds']:.3f} s against {rule_s:.3f} s for the whole call; "
+          f"{alone['executed_tflops']:.3g} executed TFLOP/s, {alone['of_matmul_peak']:.1%} of matmul peak")
     if compiled_alone and "error" not in compiled_alone:
-        n, seconds, flops = compiled_alone
-        print(f"with the layers compiled, the same call's {n} passes replayed back to back: {seconds:.3f} s, "
-              f"{flops / seconds / 1e12:.3g} executed TFLOP/s, {flops / seconds / 1e12 / peak:.1%} of matmul peak")
+        print(f"with the layers compiled, the same call's {compiled_alone['passes']} passes replayed back to back: "
+              f"{compiled_alone['seconds']:.3f} s, {compiled_alone['executed_tflops']:.3g} executed TFLOP/s, "
+              f"{compiled_alone['of_matmul_peak']:.1%} of matmul peak")
     if waits and "error" in waits:
         print(f"device_waits failed: {waits['error']}")
     elif waits:
@@ -411,6 +411,7 @@ def measure(args, work: str) -> int:
               f"lines that wait for the device: {waits['synchronizing_lines'] or 'none reported'}; CUDA runtime calls "
               "(host s): " + ", ".join(f"{k} {n} {t:.3f}" for k, n, t in waits["cuda_runtime_host_s"][:5]))
         print("kernels (device s): " + "; ".join(f"{k} x{n} {t:.3f}" for k, n, t in waits["top_kernels"][:6]))
+    ran, real = default_tokens["ran"], default_tokens["real"]
     print(f"tokens the default run's passes ran: {ran:,} for {real:,} real ones (+{ran / real - 1:.1%}: the host's "
           "bounds on the kept counts, engine.scorer._KeptBound, or padding)")
     print(f"decisions differing between the published style and the engine at fp32: {differing} of "
@@ -423,13 +424,8 @@ def measure(args, work: str) -> int:
         "differing_decisions_fp32_packed": differing_packed, "pack_sequences": default_packed,
         "flash_varlen": flash_varlen() is not None,
         "differing_decisions_one_call_vs_variants": differing_variants,
-        "passes_alone": {"passes": alone_passes, "seconds": alone_s, "executed_tflops": alone_flops / alone_s / 1e12,
-                              "of_matmul_peak": alone_flops / alone_s / 1e12 / peak, "whole_call_seconds": rule_s},
-        "pass_tokens": {"ran": ran, "real": real}, "device_waits": waits,
-        "compiled_passes_alone": compiled_alone if not isinstance(compiled_alone, tuple) else {
-            "passes": compiled_alone[0], "seconds": compiled_alone[1],
-            "executed_tflops": compiled_alone[2] / compiled_alone[1] / 1e12,
-            "of_matmul_peak": compiled_alone[2] / compiled_alone[1] / 1e12 / peak},
+        "passes_alone": alone, "pass_tokens": default_tokens, "device_waits": waits,
+        "compiled_passes_alone": compiled_alone,
         "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 
