@@ -218,7 +218,7 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
     process starts and imports Ray Data. Also the model actor's calls, (start, end) each."""
     import ray
 
-    inits, calls, reads, spans = {}, {}, [], {}
+    inits, reads, spans = {}, [], {}  # spans: worker -> its calls, (start, end) each
     for event in ray.timeline():
         if event.get("ph") != "X":
             continue
@@ -229,7 +229,6 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
         if name.startswith("task::MapWorker(") and name.endswith(".__init__"):
             inits[worker] = (at, at + seconds)
         elif name.startswith("task::MapWorker(") and name.endswith(".submit"):
-            calls[worker] = min(calls.get(worker, at), at)
             spans.setdefault(worker, []).append((at, at + seconds))
         elif name.startswith("task::MapBatches(read_shards)"):
             reads.append(at)
@@ -237,12 +236,13 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
         return {}, []
     model = max(inits, key=lambda w: inits[w][1] - inits[w][0])
     text = [w for w in inits if w != model]
+    first_call = {w: min(start for start, _ in calls) for w, calls in spans.items()}
     out = {"first_read_task_s": min(reads, default=None),
            "model_init_begin_s": inits[model][0], "model_init_end_s": inits[model][1],
-           "model_first_call_s": calls.get(model)}
+           "model_first_call_s": first_call.get(model)}
     if text:
         out |= {"text_init_begin_s": min(inits[w][0] for w in text), "text_init_end_s": max(inits[w][1] for w in text),
-                "text_first_call_s": min((calls[w] for w in text if w in calls), default=None)}
+                "text_first_call_s": min((first_call[w] for w in text if w in first_call), default=None)}
     return out, spans.get(model, [])  # "pid" is the node, "tid" the worker: a threaded actor's calls share it
 
 
