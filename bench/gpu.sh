@@ -49,9 +49,11 @@ step score 130 bench/score.py --shape $base --sentences "$(n 4000)" --baseline-s
 # wordpieces); with more sentences, packed passes run near the budget (engine.rule_passes), and
 # `taskpt score` calls an actor once per score.shard_examples.
 # Also with the layers compiled (compute.compile_model; its first time includes compiling), and
-# one more default call under PyTorch's sync debug mode and profiler (device_waits).
+# one more default call under PyTorch's sync debug mode and profiler (device_waits). And with larger
+# token budgets: the rolling schedule budgets every sentence as if it kept all its tokens, so a
+# 65,536-token pass held ~42,000 real ones (runs 3 and 4).
 step score-large 300 bench/score.py --shape $base --sentences "$(n 16000)" --baseline-sentences "$(n 320)" \
-  --shard-sentences "$(n 2048)" "$(n 8192)" --compile-model --suffix=-large
+  --shard-sentences "$(n 2048)" "$(n 8192)" --compile-model --budgets 98304 131072 --suffix=-large
 step pretrain-base 50 bench/pretrain.py --shape $base --steps $steps --warmup 5
 step pretrain-minilm 40 bench/pretrain.py --shape $mini --steps $steps --warmup 5
 step tag-reviews 150 bench/tag.py --shape $base --source reviews --sentences "$(n 500000)" \
