@@ -54,12 +54,17 @@ def length_batches(lengths: np.ndarray, max_tokens: int, pad_multiple: int = 1) 
     padding than fixed batches. Budgeting the rounded width matters: short rows rounded up to
     8 made GPU passes of up to 1.8x the budget (bench/grouping.py, 200,000 review sentences)."""
     order = np.argsort(lengths, kind="stable")
-    widths = round_up(np.asarray(lengths), pad_multiple)
+    widths = round_up(np.asarray(lengths, dtype=np.int64)[order], pad_multiple)  # ascending
     groups, start = [], 0
-    for end in range(1, len(order) + 1):
-        if end == len(order) or (end + 1 - start) * widths[order[end]] > max_tokens:
-            groups.append(order[start:end])
-            start = end
+    while start < len(order):
+        # Rows start..end-1 padded to the last one's width: (end - start) * widths[end - 1],
+        # growing with end; the group takes rows while that stays within the budget (at most
+        # max_tokens // widths[start] of them, so only those are looked at).
+        candidates = widths[start:start + max_tokens // max(int(widths[start]), 1) + 1]
+        fits = np.arange(1, len(candidates) + 1) * candidates <= max_tokens
+        end = start + max(int(fits.argmin()) if not fits.all() else len(candidates), 1)
+        groups.append(order[start:end])
+        start = end
     return groups
 
 
@@ -73,12 +78,13 @@ def token_batches(sizes: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     tokens in all (at least one sequence per group): passes of packed sequences, which pay
     for real tokens only."""
     order = np.argsort(sizes, kind="stable")
-    total = np.cumsum(np.asarray(sizes)[order])
+    total = np.cumsum(np.asarray(sizes, dtype=np.int64)[order])
     groups, start, spent = [], 0, 0
-    for end in range(1, len(order) + 1):
-        if end == len(order) or total[end] - spent > max_tokens:
-            groups.append(order[start:end])
-            start, spent = end, int(total[end - 1])
+    while start < len(order):
+        # The sequences from `start` that fit within the budget beside the group's: one search, no loop per sequence.
+        end = max(start + 1, int(np.searchsorted(total, spent + max_tokens, side="right")))
+        groups.append(order[start:end])
+        start, spent = end, int(total[end - 1])
     return groups
 
 

@@ -69,9 +69,16 @@ def test_a_padded_pass_never_holds_more_tokens_than_the_budget_once_its_width_is
     lengths = np.random.default_rng(0).integers(3, 40, size=2000)  # many short rows: rounding adds most
     groups = length_batches(lengths, 512, pad_multiple)
     assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    def width(rows):
+        return -(-int(lengths[rows].max()) // pad_multiple) * pad_multiple
+
     for group in groups:
-        width = -(-int(lengths[group].max()) // pad_multiple) * pad_multiple
-        assert len(group) * width <= 512
+        assert len(group) * width(group) <= 512
+    # Full groups: one ends only where its next row (the shortest of the next group) would not fit.
+    for group, following in zip(groups, groups[1:]):
+        with_next = np.append(group, following[np.argmin(lengths[following])])
+        assert len(with_next) * width(with_next) > 512
+    assert [len(g) for g in length_batches(np.array([600, 5]), 512, pad_multiple)] == [1, 1]  # too long: alone
 
 
 def test_a_gpu_taggers_passes_stay_within_max_batch_tokens(tiny_tagger):
