@@ -286,13 +286,13 @@ class ModelActor:
         says; a padded pass's outputs as they are."""
         return outputs if gather is None else outputs[gather]
 
-    def logits(self, rows: list[np.ndarray]):
-        """Float32 logits of `[CLS] row [SEP]` for every row, in input order, computed in
-        length-sorted groups of at most `max_batch_tokens` tokens. Returns a list of tensors."""
-        out = [None] * len(rows)
-        column = pa.array(rows, pa.list_(pa.int64()))
+    def logits(self, rows):
+        """Float32 logits (N, C) of a sequence classifier for `[CLS] row [SEP]` of every row
+        (a list<int> column, or a list of arrays), in input order, computed in length-sorted
+        groups of at most `max_batch_tokens` tokens."""
+        torch = self.torch
+        column = rows if isinstance(rows, (pa.Array, pa.ChunkedArray)) else pa.array(rows, pa.list_(pa.int64()))
+        out = torch.empty(len(column), self.model.classifier.out_features)
         for group, inputs, *_ in self.groups(column):
-            logits = self.forward(inputs).float().cpu()
-            for j, i in enumerate(group):
-                out[i] = logits[j]
+            out[torch.from_numpy(group)] = self.forward(inputs).float().cpu()
         return out

@@ -10,26 +10,28 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import IMPORTANCE, SCHEMAS
-from engine.models import ModelActor, round_up
+from engine.models import ModelActor, list_column, ragged_index, round_up
 from engine.rule_passes import group_starts, rolling_starts, steps_by_pass
 from engine.stopwords import stopword_mask
 
 
-def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p_full: np.ndarray,
+def importance_decisions(classify, lengths: np.ndarray, values: np.ndarray, labels: np.ndarray, p_full: np.ndarray,
                          delta: float, cls_id: int, sep_id: int, pad_id: int, device, starts: np.ndarray,
-                         pad_multiple: int = 1, count_lag: int | None = None) -> list[np.ndarray]:
-    """The rule, batched: pass p runs step p - starts[r] of every row r that has one
-    (`starts`: a schedule, engine.rule_passes). The auxiliary sequences stay on `device` as one
-    tensor and the decisions are taken there; the host never waits for the device between
-    passes (see `_KeptBound`; `count_lag`: for tests, see there). `classify(input_ids,
-    attention, tokens)`: `ModelActor.classify`. Returns one bool array per row."""
+                         pad_multiple: int = 1, count_lag: int | None = None) -> np.ndarray:
+    """The rule, batched, for rows of `lengths` (R,) wordpieces whose wordpieces are `values`,
+    row after row: pass p runs step p - starts[r] of every row r that has one (`starts`: a
+    schedule, engine.rule_passes). The auxiliary sequences stay on `device` as one tensor and
+    the decisions are taken there; the host never waits for the device between passes (see
+    `_KeptBound`; `count_lag`: for tests, see there). `classify(input_ids, attention, tokens)`:
+    `ModelActor.classify`. Returns the decisions (bool) in the order of `values`."""
     import torch
 
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    n_rows, longest = len(rows), int(lengths.max())
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n_rows, longest = len(lengths), int(lengths.max())
+    at_row = np.repeat(np.arange(n_rows), lengths)  # of every wordpiece: its row, its position there
+    within = ragged_index(np.concatenate([[0], np.cumsum(lengths)]), np.arange(n_rows))[1]
     tokens = np.full((n_rows, longest), pad_id, dtype=np.int64)
-    for b, r in enumerate(rows):
-        tokens[b, :len(r)] = r
+    tokens[at_row, within] = values
     tokens = torch.from_numpy(tokens).to(device)
     target = torch.as_tensor(labels, dtype=torch.long, device=device)
     p_full_t = torch.as_tensor(p_full, dtype=torch.float32, device=device)
@@ -65,8 +67,7 @@ def importance_decisions(classify, rows: list[np.ndarray], labels: np.ndarray, p
         important[r, i] = decision
         kept[r, i] = ~decision
         bound.record(p, kept)
-    important = important.cpu().numpy()
-    return [important[b, :lengths[b]].copy() for b in range(n_rows)]
+    return important.cpu().numpy()[at_row, within]
 
 
 class _KeptBound:
@@ -114,6 +115,7 @@ class ImportanceScorer(ModelActor):
     train split become `importance` rows (see engine.contract.schemas)."""
 
     model_class = "BertForSequenceClassification"
+    batch_format = "pyarrow"
 
     def __init__(self, model_path: str, delta: float = 0.01, filter_stopwords: bool = True,
                  max_batch_tokens: int | None = None, dtype: str = "auto", cpu_threads: int | None = None,
@@ -130,34 +132,36 @@ class ImportanceScorer(ModelActor):
             return rolling_starts(lengths, self.max_batch_tokens)
         return group_starts(lengths, self.max_batch_tokens, self.pad_multiple)
 
-    def process(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        rows = [np.asarray(r, dtype=np.int64) for r in batch["input_ids"]]
-        labels = np.asarray(batch["label"], dtype=np.int64)
-        probs = np.stack([x.softmax(-1).numpy() for x in self.logits(rows)])
-        p_full = probs[np.arange(len(rows)), labels].astype(np.float32)
+    def process(self, batch) -> pa.Table:
+        rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
+        column = rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
+        offsets, values = list_column(column)  # every row's wordpieces, row after row
+        lengths = np.diff(offsets)
+        labels = rows.column("label").to_numpy().astype(np.int64)
+        probs = self.logits(column).softmax(-1).numpy()  # (N, C)
+        p_full = probs[np.arange(len(labels)), labels].astype(np.float32)
         correct = probs.argmax(1) == labels
-        important = [np.zeros(len(r), dtype=bool) for r in rows]
+        important = np.zeros(len(values), dtype=bool)
         scored = np.flatnonzero(correct)
-        tok = self.tokenizer
         if len(scored):
-            starts = self.schedule(np.array([len(rows[i]) for i in scored]))
-            decisions = importance_decisions(
-                self.classify, [rows[i] for i in scored], labels[scored], p_full[scored], self.delta,
-                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, starts, self.pad_multiple)
-            for i, d in zip(scored, decisions):
-                important[i] = d
-        train_labels = [
-            (imp & ~self.stopwords[r] if self.stopwords is not None else imp) & ok
-            for imp, r, ok in zip(important, rows, correct)
-        ]
+            flat, _ = ragged_index(offsets, scored)
+            tok = self.tokenizer
+            important[flat] = importance_decisions(
+                self.classify, lengths[scored], values[flat], labels[scored], p_full[scored], self.delta,
+                tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, self.device, self.schedule(lengths[scored]),
+                self.pad_multiple)
+        # The tagger's targets: misclassified sentences all 0, stop words 0.
+        targets = important & np.repeat(correct, lengths)
+        if self.stopwords is not None:
+            targets &= ~self.stopwords[values]
+        row_offsets = pa.array(offsets, pa.int32())
         return pa.table({
-            "example_id": np.asarray(batch["example_id"], dtype=np.int64),
-            "sentence_index": np.asarray(batch["sentence_index"], dtype=np.int32),
-            "label": labels.astype(np.int32),
-            "input_ids": [r.astype(np.int32) for r in rows],
-            "important": important,
-            "labels": [t.astype(np.int8) for t in train_labels],
-            "p_full": p_full,
-            "correct": correct,
+            "example_id": rows.column("example_id").cast(pa.int64()),
+            "sentence_index": rows.column("sentence_index").cast(pa.int32()),
+            "label": pa.array(labels, pa.int32()),
+            "input_ids": column,
+            "important": pa.ListArray.from_arrays(row_offsets, pa.array(important)),
+            "labels": pa.ListArray.from_arrays(row_offsets, pa.array(targets.astype(np.int8))),
+            "p_full": pa.array(p_full),
+            "correct": pa.array(correct),
         }, schema=SCHEMAS[IMPORTANCE])
-

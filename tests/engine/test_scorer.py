@@ -185,8 +185,10 @@ def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pac
             return scorer.classify(ids, attention, tokens)
 
         with torch.inference_mode():
-            decisions = importance_decisions(classify, rows, labels, p_full, scorer.delta, tok.cls_token_id,
-                                             tok.sep_token_id, tok.pad_token_id, scorer.device, starts, count_lag=lag)
+            flat = importance_decisions(classify, lengths, np.concatenate(rows), labels, p_full, scorer.delta,
+                                        tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, scorer.device, starts,
+                                        count_lag=lag)
+        decisions = np.split(flat, np.cumsum(lengths)[:-1])
         expected = [reference_importance(model, tokenizer, list(r), int(y), scorer.delta) for r, y in zip(rows, labels)]
         assert [d.tolist() for d in decisions] == expected
     assert any(not all(d) for d in expected)  # some tokens dropped: exact counts are below the steps' bounds
