@@ -91,6 +91,16 @@ def test_host_cost_bench_finds_the_engines_padded_pass_dispatching_fewer_operati
     assert padded["aten ops per pass"] < theirs["aten ops per pass"]
 
 
+def test_host_work_bench_runs_both_actors_whole_logic_on_its_stand_in_models_logits(bench):
+    run("host_work", bench, "--tag-sentences", "40", "--score-sentences", "24", "--rounds", "2")
+    runs = result(bench, "host-work-tiny")["runs"]
+    assert [(r["actor"], r["packed"]) for r in runs] == [("MaskTagger", True), ("MaskTagger", False),
+                                                         ("ImportanceScorer", True), ("ImportanceScorer", False)]
+    assert all(r["passes"] > 0 and r["median_s"] > 0 and len(r["seconds"]) == 2 for r in runs)
+    assert all(r["masks_per_sentence"] > 0 for r in runs[:2])
+    assert all(0 < r["important_fraction"] < 1 for r in runs[2:])  # the rule kept some wordpieces, dropped others
+
+
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     run("pretrain", bench, "--steps", "1", "--warmup", "1")
     out = result(bench, "pretrain-tiny")
