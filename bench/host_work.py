@@ -73,6 +73,7 @@ def measure(args, work: str) -> int:
     from engine.scorer import ImportanceScorer
     from engine.shards import numpy_batch
     from engine.tagger import MaskTagger
+
     from score import review_sentences
 
     tokenizer = harness.tokenizer_dir(args.tokenizer)
