@@ -4,7 +4,7 @@ attending only to itself (engine.bert.Bert.packed runs the encoder over them).
 Padded passes spend compute on padding in every matrix product (38% of the scorer's tokens on
 review sentences, docs/performance.md); packed, the products see real tokens only and attention
 keeps the sequences apart by their offsets (`cu_seqlens`). On a GPU in bf16 attention is flash
-attention's variable-length kernel (`torch.nn.attention.varlen`); elsewhere attention alone
+attention's variable-length kernel (`flash_varlen`); elsewhere attention alone
 runs on the sequences padded to the pass's longest (`_padded_attention`), with the same outputs."""
 from __future__ import annotations
 
@@ -60,14 +60,29 @@ def packed_attention(q, k, v, packing: Packing, firsts_only: bool = False):
     return _padded_attention(q, k, v, packing, firsts_only)
 
 
+# The flash kernel's leading arguments, as torch.nn.attention.varlen passes them to it.
+FLASH_ARGUMENTS = ("query", "key", "value", "cum_seq_q", "cum_seq_k", "max_q", "max_k", "dropout_p", "is_causal",
+                   "return_debug_mask")
+
+
 @functools.cache  # asked once per layer of every pass
 def flash_varlen():
-    """PyTorch's variable-length flash attention (torch >= 2.9), or None where it has none."""
-    try:
-        from torch.nn.attention.varlen import varlen_attn
-    except ImportError:
+    """Flash attention's variable-length kernel, `(q, k, v, cu_seq_q, cu_seq_k, max_q, max_k) ->
+    output`, or None where this PyTorch has none. The kernel itself (aten._flash_attention_forward,
+    what `torch.nn.attention.varlen.varlen_attn` calls on its flash path), not varlen_attn: which
+    backend varlen_attn picks changes between PyTorch versions (mid-2026 nightlies prefer cuDNN's,
+    which builds a plan for each new shape, and every pass here has new shapes: pytorch#187770),
+    and its custom-op dispatch costs ~10 us a call on 2 cores, 12 calls a BERT-base pass."""
+    import torch
+
+    op = getattr(torch.ops.aten, "_flash_attention_forward", None)
+    names = tuple(a.name for a in op.default._schema.arguments[:len(FLASH_ARGUMENTS)]) if op is not None else ()
+    if names != FLASH_ARGUMENTS:
         return None
-    return varlen_attn
+
+    def flash(q, k, v, cu_seq_q, cu_seq_k, max_q: int, max_k: int):
+        return op(q, k, v, cu_seq_q, cu_seq_k, max_q, max_k, 0.0, False, False)[0]
+    return flash
 
 
 def _padded_attention(q, k, v, packing: Packing, firsts_only: bool = False):

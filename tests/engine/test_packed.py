@@ -48,6 +48,17 @@ def test_packed_attention_keeps_sequences_apart():
     torch.testing.assert_close(out[:3], first.transpose(0, 1))
 
 
+def test_the_flash_kernel_is_found_by_its_arguments_as_varlen_attention_calls_it():
+    """The GPU's packed attention calls flash attention's variable-length kernel itself, whatever
+    backend torch.nn.attention.varlen would pick; this PyTorch has it, with the arguments in
+    the order `flash_varlen` passes them."""
+    from engine.packed import FLASH_ARGUMENTS, flash_varlen
+
+    schema = torch.ops.aten._flash_attention_forward.default._schema
+    assert [a.name for a in schema.arguments[:len(FLASH_ARGUMENTS)]] == list(FLASH_ARGUMENTS)
+    assert flash_varlen() is not None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="flash attention's variable-length kernel needs a GPU")
 @pytest.mark.parametrize("firsts_only", [False, True])
 def test_flash_varlen_attention_on_a_gpu_equals_the_padded_fallback(firsts_only):
