@@ -7,7 +7,7 @@
 #   STEPS="score tag-reviews" ...           # only the named steps (score pretrain-base pretrain-minilm
 #                                           # tag-reviews tag-dialog scaling; score-large, tag-reviews-large,
 #                                           # tag-reviews-padded, tag-reviews-shards, tag-reviews-compiled,
-#                                           # host-cost, host-work and train-job only when named)
+#                                           # host-cost, host-work, cold-start and train-job only when named)
 #
 # ASSETS: from bench/gpu-assets.sh (the demo's tokenizer and data, ~7 MB); ray and polars on
 # PYTHONPATH (see bench/README.md, "On the GPU machine").
@@ -84,5 +84,7 @@ step tag-reviews-compiled 200 bench/tag.py --shape $base --source reviews --sent
 step host-cost 60 bench/host_cost.py --shape $base --rows 64 --tokens 16
 # What a shard costs the model actors' host outside the forward passes (the encoder replaced by a stand-in).
 step host-work 60 bench/host_work.py --shape $base
+# Where a tagging model actor's start goes (imports, the device, the weights, its first calls), in a fresh process.
+step cold-start 60 bench/cold_start.py --shape $base
 step train-job 120 bench/train_job.py --shape $mini --documents "$(n 40000)" --steps 20 --runs 1
 "$PY" bench/summary.py "$OUT"

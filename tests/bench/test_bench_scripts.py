@@ -101,6 +101,16 @@ def test_host_work_bench_runs_both_actors_whole_logic_on_its_stand_in_models_log
     assert all(0 < r["important_fraction"] < 1 for r in runs[2:])  # the rule kept some wordpieces, dropped others
 
 
+def test_cold_start_bench_times_each_step_of_a_fresh_model_actor_in_a_child_process(bench):
+    run("cold_start", bench, "--shard-sentences", "20", "--calls", "2")
+    out = result(bench, "cold-start-tiny")
+    steps = out["steps"]
+    assert list(steps)[:4] == ["import torch", "import engine.tagger", "device's first use",
+                               "MaskTagger(...): tokenizer, weights onto the device"]
+    assert steps["call 1"] > 0 and steps["call 2"] > 0 and out["sentences_per_call"] == 20
+    assert abs(sum(steps.values()) - out["whole_s"]) < 1e-6  # the steps account for the child's whole time
+
+
 def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     run("pretrain", bench, "--steps", "1", "--warmup", "1")
     out = result(bench, "pretrain-tiny")
