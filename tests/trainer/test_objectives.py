@@ -69,6 +69,32 @@ def test_masked_lm_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, 
         torch.testing.assert_close(at_positions[0], loaded(input_ids=x).logits[0, 3])
 
 
+def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logits_and_gradients(tiny_bert):
+    """Its queries, attention output and feed-forward run at the masked positions alone; in eval
+    mode (no dropout) the loss, the logits and every weight's gradient are the whole model's."""
+    obj = MaskedLM(masking="dynamic", vocab_size=100, mask_id=4, special_ids=[0, 1, 2, 3, 4], max_predictions=6,
+                   mask_prob=0.3, seed=0, max_seq=64, **IDS)
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(5, 100, n) for n in (20, 3, 14, 9)]  # padded rows, a row with one mask
+    batch = obj.collate({"input_ids": rows}, rng=rng)
+    module = obj.build_model(tiny_bert).eval()
+    results = {}
+    for at_masks in (True, False):
+        module.last_at_masks = at_masks
+        module.zero_grad()
+        loss, logits = module(**batch)
+        loss.backward()
+        results[at_masks] = loss, logits, {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    (loss, logits, grads), (whole_loss, whole_logits, whole_grads) = results[True], results[False]
+    torch.testing.assert_close(loss, whole_loss)
+    torch.testing.assert_close(logits, whole_logits)
+    assert grads.keys() == whole_grads.keys() and any("layer.1." in n for n in grads)  # the last layer learns too
+    for name in grads:
+        torch.testing.assert_close(grads[name], whole_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    module.train()  # with dropout: runs, a finite loss
+    assert torch.isfinite(module(**batch)[0])
+
+
 def test_classifier_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, tmp_path):
     model = SequenceClassification(num_labels=3, max_seq=64, **IDS).build_model(tiny_bert).eval()
     model.save_pretrained(tmp_path)
