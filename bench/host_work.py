@@ -29,13 +29,16 @@ class StandInModel:
         self.pooler, self.classifier = model.pooler, model.classifier
         self.passes = 0
 
-    def _logits(self, ids):  # (...,) ids -> (..., C)
-        return self.torch.stack([ids % 13, ids % 11], -1).float() / 4
+    @staticmethod
+    def _logits(ids):  # (...,) ids -> (..., C)
+        import torch
+
+        return torch.stack([ids % 13, ids % 11], -1).float() / 4
 
     def packed(self, input_ids, position_ids, packing):
         import torch
 
-        self.torch, self.passes = torch, self.passes + 1
+        self.passes += 1
         if self.pooler is None:
             return self._logits(input_ids)
         total = torch.nn.functional.pad(input_ids.cumsum(0), (1, 0))  # one sum per sequence
@@ -43,9 +46,7 @@ class StandInModel:
         return self._logits(total[cu[1:]] - total[cu[:-1]])
 
     def __call__(self, input_ids, attention_mask):
-        import torch
-
-        self.torch, self.passes = torch, self.passes + 1
+        self.passes += 1
         if self.pooler is None:
             return self._logits(input_ids)
         return self._logits((input_ids * (attention_mask[:, 0, 0] == 0)).sum(1))
