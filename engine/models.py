@@ -186,6 +186,13 @@ class ModelActor:
     def process(self, batch):
         raise NotImplementedError
 
+    @staticmethod
+    def rows_and_wordpieces(batch) -> tuple[pa.Table, pa.Array]:
+        """A batch of rows (a pyarrow Table, or columns pyarrow makes one of) and its
+        `input_ids` as one list<int32> array: what `process` works on."""
+        rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
+        return rows, rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
+
     def padded_groups(self, column: pa.Array):
         """A list<int> column of wordpieces in length-sorted groups of at most
         `max_batch_tokens` tokens. Yields (row indexes, the pass's inputs for `forward`, and for

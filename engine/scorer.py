@@ -133,8 +133,7 @@ class ImportanceScorer(ModelActor):
         return group_starts(lengths, self.max_batch_tokens, self.pad_multiple)
 
     def process(self, batch) -> pa.Table:
-        rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
-        column = rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
+        rows, column = self.rows_and_wordpieces(batch)
         offsets, values = list_column(column)  # every row's wordpieces, row after row
         lengths = np.diff(offsets)
         labels = rows.column("label").to_numpy().astype(np.int64)

@@ -39,8 +39,7 @@ class MaskTagger(ModelActor):
         self.mask_ratio = mask_ratio
 
     def process(self, batch) -> pa.Table:
-        rows = batch if isinstance(batch, pa.Table) else pa.table(batch)
-        column = rows.column("input_ids").combine_chunks().cast(pa.list_(pa.int32()))
+        rows, column = self.rows_and_wordpieces(batch)
         offsets, _ = list_column(column)
         lengths = np.diff(offsets)
         # The budget as mask_budget computes it, for every row at once (float64, rounded down).
