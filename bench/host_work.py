@@ -81,8 +81,16 @@ def measure(args, work: str) -> int:
     models = {cls: harness.build_model(args.shape, cls, tokenizer, os.path.join(work, cls))
               for cls in ("BertForTokenClassification", "BertForSequenceClassification")}
     rows = review_sentences(args.data, models["BertForTokenClassification"], max(args.tag_sentences, args.score_sentences))
-    table, results = [], []
-    for actor_class, n in ((MaskTagger, args.tag_sentences), (ImportanceScorer, args.score_sentences)):
+    def masks_per_sentence(out):
+        return pa.compute.mean(pa.compute.list_value_length(out.column("mask_positions"))).as_py()
+
+    def important_fraction(out):
+        return pa.compute.mean(out.column("important").combine_chunks().flatten()).as_py()
+
+    results = []
+    # Each actor with its shard and what its output says its own logic ran on the stand-in's logits.
+    for actor_class, n, made in ((MaskTagger, args.tag_sentences, masks_per_sentence),
+                                 (ImportanceScorer, args.score_sentences, important_fraction)):
         batch = pa.table({"doc_id": np.arange(n), "example_id": np.arange(n), "sentence_index": np.zeros(n, np.int32),
                           "label": np.arange(n) % 2, "input_ids": pa.array(rows[:n], pa.list_(pa.int32()))})
         if getattr(actor_class, "batch_format", "numpy") == "numpy":  # as engine.shards.PerShard hands it over
@@ -91,24 +99,19 @@ def measure(args, work: str) -> int:
             actor = actor_class(models[actor_class.model_class], pack=pack, max_batch_tokens=args.max_batch_tokens)
             actor.model = model = StandInModel(actor.model)
             out = actor(batch)  # warm-up: the first call allocates what the others reuse
-            # What the stand-in's logits made of the shard: the actors' own logic ran on them.
-            made = (pa.compute.mean(out.column("important").combine_chunks().flatten()).as_py()
-                    if "important" in out.column_names else
-                    pa.compute.mean(pa.compute.list_value_length(out.column("mask_positions"))).as_py())
             seconds, passes = [], model.passes
             for _ in range(args.rounds):
                 start = time.perf_counter()
                 actor(batch)
                 harness.synchronize()
                 seconds.append(time.perf_counter() - start)
-            passes = (model.passes - passes) // args.rounds
-            median = float(np.median(seconds))
-            how = f"{actor_class.__name__}, {'packed' if pack else 'padded'}"
-            results.append({"actor": actor_class.__name__, "packed": pack, "sentences": n, "passes": passes,
-                            "seconds": seconds, "median_s": median,
-                            ("important_fraction" if actor_class is ImportanceScorer else "masks_per_sentence"): made})
-            table.append({"run": how, "sentences": n, "passes": passes, "ms per call": median * 1e3,
-                          "us per sentence": median / n * 1e6, "ms per pass": median / passes * 1e3})
+            results.append({"actor": actor_class.__name__, "packed": pack, "sentences": n,
+                            "passes": (model.passes - passes) // args.rounds, "seconds": seconds,
+                            "median_s": float(np.median(seconds)), made.__name__: made(out)})
+    table = [{"run": f"{r['actor']}, {'packed' if r['packed'] else 'padded'}", "sentences": r["sentences"],
+              "passes": r["passes"], "ms per call": r["median_s"] * 1e3,
+              "us per sentence": r["median_s"] / r["sentences"] * 1e6, "ms per pass": r["median_s"] / r["passes"] * 1e3}
+             for r in results]
     harness.print_table(f"host work per shard outside the forward passes, {actor.max_batch_tokens} tokens a pass, "
                         f"{harness.card()}", table)
     harness.write_json(args.out, f"host-work-{args.shape}", {"shape": args.shape, "max_batch_tokens": actor.max_batch_tokens,
