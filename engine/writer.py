@@ -63,6 +63,22 @@ def write_shards(batch: pa.Table, out_dir: str, kind: str) -> pa.Table:
     return pa.Table.from_pylist(written)
 
 
+class ShardWriter:
+    """Ray Data actor: `write_shards` in a process started with the pipeline. After a model
+    actor, the first shard is written as soon as it is tagged. A write task may instead wait
+    for a new worker process to start and import pyarrow. Ray ends idle task workers after a
+    second when a node runs more workers than CPUs, so a small machine loses the ones it has.
+    On 2 cores, 50,000 review sentences: the first shard was written 2.6-3.2 s after the model
+    actor's first call began, 1.2-1.6 s with this (docs/performance.md). Idempotent, as
+    `write_shard` is, so a restarted actor may redo a call."""
+
+    def __init__(self, out_dir: str, kind: str):
+        self.out_dir, self.kind = out_dir, kind
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return write_shards(batch, self.out_dir, self.kind)
+
+
 def existing_shard(out_dir: str, name: str) -> ShardInfo:
     """The ShardInfo of a shard written by an earlier, interrupted run."""
     path = fs.join(out_dir, shard_file(name))
@@ -73,16 +89,26 @@ def existing_shard(out_dir: str, name: str) -> ShardInfo:
 
 
 def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint: str, model: str,
-                  params: dict, config_yaml: str, write_cpus: float = 0.25, device: str = "CPU") -> Manifest:
+                  params: dict, config_yaml: str, write_cpus: float = 0.25, writer_actors: int = 0,
+                  device: str = "CPU") -> Manifest:
     """Run `ds` (shard rows of the pending shards, or None when none is pending), write its
-    shards, then the manifest over all of `names`, in that order. `device`: where the
-    dataset's model ran, recorded with the seconds it took."""
+    shards, then the manifest over all of `names`, in that order. `writer_actors`: 0 writes
+    in tasks (fused into the steps before, when those are tasks too), n > 0 in a pool of 1 to n
+    `ShardWriter` actors (after model actors). `device`: where the dataset's model ran,
+    recorded with the seconds it took."""
     started = time.time()
     infos: dict[str, ShardInfo] = {}
     if ds is not None:
         # Writing is I/O: a quarter CPU, so it runs beside the model actors on a small machine.
-        written = ds.map_batches(write_shards, fn_kwargs=dict(out_dir=out_dir, kind=kind), batch_size=1,
-                                 batch_format="pyarrow", num_cpus=write_cpus)
+        if writer_actors:
+            from ray.data import ActorPoolStrategy
+
+            written = ds.map_batches(ShardWriter, fn_constructor_kwargs=dict(out_dir=out_dir, kind=kind),
+                                     compute=ActorPoolStrategy(min_size=1, max_size=writer_actors), batch_size=1,
+                                     batch_format="pyarrow", num_cpus=write_cpus)
+        else:
+            written = ds.map_batches(write_shards, fn_kwargs=dict(out_dir=out_dir, kind=kind), batch_size=1,
+                                     batch_format="pyarrow", num_cpus=write_cpus)
         for row in written.iter_rows():
             infos[row["shard"]] = ShardInfo(**{k: v for k, v in row.items() if k != "shard"})
     for name in names:

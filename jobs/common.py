@@ -117,9 +117,13 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
     if len(pending) < len(names):
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
-    device = "GPU" if runs_model and actor_pool(cfg).gpus else "CPU"
+    pool = actor_pool(cfg)
+    device = "GPU" if runs_model and pool.gpus else "CPU"
+    # After model actors, shards are written by actors started with them (engine.writer.ShardWriter),
+    # up to one per model actor; steps without a model write in the same tasks as they compute.
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
-                         model=model, params=params, config_yaml=cfg.to_yaml(), device=device)
+                         model=model, params=params, config_yaml=cfg.to_yaml(),
+                         writer_actors=pool.max_size if runs_model else 0, device=device)
 
 
 def require_model(path: str, what: str, command: str) -> None:

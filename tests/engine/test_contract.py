@@ -21,7 +21,7 @@ from engine.contract import (
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import damaged_shards, reopen_damaged
 from engine.shards import nest
-from engine.writer import pending_shards, write_sharded
+from engine.writer import ShardWriter, pending_shards, write_sharded, write_shards
 
 
 def premasked_rows(n):
@@ -73,6 +73,27 @@ def test_a_rerun_writes_only_the_missing_shards_and_gives_the_same_dataset(write
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept  # not rewritten
     assert not (out / "part1.parquet.tmp").exists()  # the retry wrote over its own temporary name
     assert read_rows(str(out), PREMASKED).equals(rows)
+
+
+def test_the_shard_writer_actor_writes_what_a_write_task_writes(tmp_path):
+    batch = pa.concat_tables([nest("a", premasked_rows(12)), nest("b", premasked_rows(5))])
+    by_actor = ShardWriter(str(tmp_path / "actor"), PREMASKED)(batch)
+    by_task = write_shards(batch, str(tmp_path / "task"), PREMASKED)
+    assert by_actor.equals(by_task) and by_actor.column("shard").to_pylist() == ["a", "b"]
+    for name in ("a.parquet", "b.parquet"):
+        assert (tmp_path / "actor" / name).read_bytes() == (tmp_path / "task" / name).read_bytes()
+
+
+def test_writer_actors_give_the_dataset_write_tasks_give(local_ray, tmp_path):
+    rows = premasked_rows(40)
+    names = ["part0", "part1", "part2"]
+    manifests = {}
+    for writers in (0, 2):
+        ds = ray.data.from_arrow([nest(n, rows.slice(i * 14, 14)) for i, n in enumerate(names)])
+        manifests[writers] = write_sharded(ds, str(tmp_path / f"w{writers}"), PREMASKED, names, fingerprint="f",
+                                           model="m", params={}, config_yaml="", writer_actors=writers)
+    assert manifests[2].shards == manifests[0].shards and manifests[2].rows == 40
+    assert read_rows(str(tmp_path / "w2"), PREMASKED).equals(rows)
 
 
 def test_a_shard_the_pipeline_did_not_write_stops_the_manifest(local_ray, tmp_path):
