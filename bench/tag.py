@@ -214,11 +214,12 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
     """Where the job's start went, from Ray's timeline of task events, in seconds after the
     job started: the first read task, and for the tokenizer actors and the model actor (the
     actor whose `__init__` took longest: it imports torch and loads the model) when their
-    `__init__` began and ended and their first call began. Before `__init__` a new worker
-    process starts and imports Ray Data. Also the model actor's calls, (start, end) each."""
+    `__init__` began and ended and their first call began (the model actor's: and ended),
+    and the first shard write began. Before `__init__` a new worker process starts and
+    imports Ray Data. Also the model actor's calls, (start, end) each."""
     import ray
 
-    inits, reads, spans = {}, [], {}  # spans: worker -> its calls, (start, end) each
+    inits, reads, writes, spans = {}, [], [], {}  # spans: worker -> its calls, (start, end) each
     for event in ray.timeline():
         if event.get("ph") != "X":
             continue
@@ -226,9 +227,11 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
         if at < 0:
             continue  # before this job: a Ray already running (the test suite's) has earlier events
         worker = (event.get("pid"), event.get("tid"))
-        if name.startswith("task::MapWorker(") and name.endswith(".__init__"):
+        if name.startswith(("task::MapBatches(write_shards)", "task::MapWorker(MapBatches(ShardWriter)).submit")):
+            writes.append(at)  # a write task, or a call of the writer actor (engine.writer.ShardWriter)
+        elif name.startswith("task::MapWorker(MapBatches(PerShard))") and name.endswith(".__init__"):
             inits[worker] = (at, at + seconds)
-        elif name.startswith("task::MapWorker(") and name.endswith(".submit"):
+        elif name.startswith("task::MapWorker(MapBatches(PerShard))") and name.endswith(".submit"):
             spans.setdefault(worker, []).append((at, at + seconds))
         elif name.startswith("task::MapBatches(read_shards)"):
             reads.append(at)
@@ -236,13 +239,15 @@ def start_breakdown(start_wall: float) -> tuple[dict, list]:
         return {}, []
     model = max(inits, key=lambda w: inits[w][1] - inits[w][0])
     text = [w for w in inits if w != model]
-    first_call = {w: min(start for start, _ in calls) for w, calls in spans.items()}
+    first_call = {w: min(calls) for w, calls in spans.items()}  # (start, end) of each worker's first call
     out = {"first_read_task_s": min(reads, default=None),
            "model_init_begin_s": inits[model][0], "model_init_end_s": inits[model][1],
-           "model_first_call_s": first_call.get(model)}
+           "model_first_call_s": first_call.get(model, (None,))[0],
+           "model_first_call_end_s": first_call.get(model, (None, None))[1],
+           "first_write_s": min(writes, default=None)}
     if text:
         out |= {"text_init_begin_s": min(inits[w][0] for w in text), "text_init_end_s": max(inits[w][1] for w in text),
-                "text_first_call_s": min((first_call[w] for w in text if w in first_call), default=None)}
+                "text_first_call_s": min((first_call[w][0] for w in text if w in first_call), default=None)}
     return out, spans.get(model, [])  # "pid" is the node, "tid" the worker: a threaded actor's calls share it
 
 

@@ -143,9 +143,12 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert out["engine"]["shards"] >= 4
     assert out["engine"]["steady_sentences_per_s"] > 0 and 0 < out["engine"]["first_shard_s"] < out["engine"]["seconds"]
     # Where the start went (Ray's timeline): the model actor is made, then called; the text
-    # actors' first call comes before the model's.
+    # actors' first call comes before the model's; the first write follows the model's first
+    # call and ends in the first shard file.
     start = out["engine"]["start"]
     assert 0 < start["model_init_begin_s"] < start["model_init_end_s"] <= start["model_first_call_s"] < out["engine"]["seconds"]
+    assert start["model_first_call_s"] < start["model_first_call_end_s"] <= start["first_write_s"]
+    assert start["first_write_s"] <= out["engine"]["first_shard_s"]
     assert start["text_init_end_s"] <= start["text_first_call_s"] <= start["model_first_call_s"]
     assert [s["max_batch_tokens"] for s in out["ceiling_sweep"]] == [64]
     shards = out["shard_ceiling"]  # the forward passes alone, one shard's sentences at a time
