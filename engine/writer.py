@@ -66,11 +66,11 @@ def write_shards(batch: pa.Table, out_dir: str, kind: str) -> pa.Table:
 class ShardWriter:
     """Ray Data actor: `write_shards` in a process started with the pipeline. After a model
     actor, the first shard is written as soon as it is tagged. A write task may instead wait
-    for a new worker process to start and import pyarrow. Ray ends idle task workers after a
-    second when a node runs more workers than CPUs, so a small machine loses the ones it has.
-    On 2 cores, 50,000 review sentences: the first shard was written 2.6-3.2 s after the model
-    actor's first call began, 1.2-1.6 s with this (docs/performance.md). Idempotent, as
-    `write_shard` is, so a restarted actor may redo a call."""
+    for a new worker process to start and import pyarrow: Ray ends idle task workers after a
+    second when a node runs more workers than CPUs. On 2 cores, 50,000 review sentences: the
+    first shard was written 2.6-3.2 s after the model actor's first call began, 1.2-1.6 s with
+    this; but the actor's own start there slows the model actor's (docs/performance.md).
+    Idempotent, as `write_shard` is, so a restarted actor may redo a call."""
 
     def __init__(self, out_dir: str, kind: str):
         self.out_dir, self.kind = out_dir, kind

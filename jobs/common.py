@@ -119,11 +119,13 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
                    f"{len(pending)} to go")
     pool = actor_pool(cfg)
     device = "GPU" if runs_model and pool.gpus else "CPU"
-    # After model actors, shards are written by actors started with them (engine.writer.ShardWriter),
-    # up to one per model actor; steps without a model write in the same tasks as they compute.
+    # After GPU model actors, shards are written by actors started with them (engine.writer.ShardWriter),
+    # up to one per model actor, so the first tagged shard never waits for a worker process to
+    # start. Elsewhere in write tasks: on a small CPU machine a writer actor's start slows the
+    # model actor's (2 cores, the demo's tag stage: 1.3 s slower; docs/performance.md).
+    writers = pool.max_size if runs_model and pool.gpus else 0
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
-                         model=model, params=params, config_yaml=cfg.to_yaml(),
-                         writer_actors=pool.max_size if runs_model else 0, device=device)
+                         model=model, params=params, config_yaml=cfg.to_yaml(), writer_actors=writers, device=device)
 
 
 def require_model(path: str, what: str, command: str) -> None:
