@@ -120,7 +120,7 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
     pool = actor_pool(cfg)
     device = "GPU" if runs_model and pool.gpus else "CPU"
     # After GPU model actors, shards are written by actors started with them (engine.writer.ShardWriter),
-    # up to one per model actor, so the first tagged shard never waits for a worker process to
+    # up to one per model actor, so the first tagged shard does not wait for a worker process to
     # start. Elsewhere in write tasks: on a small CPU machine a writer actor's start slows the
     # model actor's (2 cores, the demo's tag stage: 1.3 s slower; docs/performance.md).
     writers = pool.max_size if runs_model and pool.gpus else 0
