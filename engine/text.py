@@ -1,6 +1,8 @@
 """Sentence splitting and wordpiece tokenization with the model's fast tokenizer."""
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import itertools
 import json
 import os
@@ -9,7 +11,8 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from engine.contract import fs
+from engine.contract import fs, model_is_complete
+from engine.contract.store import read_model_info
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
@@ -95,7 +98,13 @@ def worker_tokenizer(model_path: str) -> str | None:
     configured tokenizer serialized (tokenizer_config.json can change it: do_lower_case=false
     over a lowercasing tokenizer.json). Ray keeps constructor arguments over 100 KB (a BERT
     tokenizer is ~0.5 MB) in the object store, where an actor cannot restart once they are
-    lost, so the serialized tokenizer travels only when it must."""
+    lost, so the serialized tokenizer travels only when it must.
+
+    Finding out imports transformers (1.6-5 s in a fresh process on 2 cores), unless the
+    checkpoint's model.json already says (`tokenizer_record`) for the tokenizer inputs it has."""
+    recorded = read_model_info(model_path).get("tokenizer") if model_is_complete(model_path) else None
+    if recorded and recorded.get("as_file") and recorded.get("inputs") == tokenizer_inputs(model_path):
+        return None
 
     def content(serialized: str) -> dict:  # padding and truncation are set per step
         return {k: v for k, v in json.loads(serialized).items() if k not in ("padding", "truncation")}
@@ -103,6 +112,33 @@ def worker_tokenizer(model_path: str) -> str | None:
     configured = configured_tokenizer(model_path)
     on_file = file_tokenizer(model_path).to_str()
     return None if content(configured) == content(on_file) else configured
+
+
+# What AutoTokenizer builds a checkpoint's tokenizer from, besides config.json's keys below.
+TOKENIZER_INPUT_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt")
+
+
+def tokenizer_inputs(model_path: str) -> str:
+    """A sha256 of what Hugging Face builds `model_path`'s tokenizer from: the tokenizer files
+    (absent ones too), the config.json keys that can choose its class, and the version of
+    transformers that builds it."""
+    digest = hashlib.sha256(importlib.metadata.version("transformers").encode())
+    for name in TOKENIZER_INPUT_FILES:
+        path = fs.join(model_path, name)
+        data = fs.read_bytes(path) if fs.is_file(path) else None
+        digest.update(f"{name}:{'absent' if data is None else len(data)}:".encode() + (data or b""))
+    config_path = fs.join(model_path, "config.json")
+    config = json.loads(fs.read_bytes(config_path)) if fs.is_file(config_path) else {}
+    digest.update(json.dumps({k: config.get(k) for k in ("model_type", "tokenizer_class")}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def tokenizer_record(model_path: str) -> dict:
+    """For the model.json of a model whose tokenizer files are copied from `model_path`:
+    whether tokenizer workers can read its tokenizer.json as it stands. `worker_tokenizer`
+    takes it as said while the model's tokenizer inputs hash the same."""
+    return {"inputs": tokenizer_inputs(model_path), "as_file": worker_tokenizer(model_path) is None}
 
 
 class SentenceTokenizer:

@@ -6,6 +6,7 @@ import sys
 
 from engine.contract import model_is_complete
 from engine.contract.store import read_model_info
+from engine.text import tokenizer_record
 from jobs.common import classification_rows, entry_point, load_task, require_model, say, special_ids, stage_share
 from trainer.objectives import SequenceClassification
 from trainer.run import fit
@@ -28,7 +29,8 @@ def finetune(cfg, plan, arm: str = "general") -> dict:
                   classification_rows(task.train, source, params.max_seq),
                   classification_rows(task.dev, source, params.max_seq),
                   out, name=f"finetune-{arm}", config_yaml=cfg.to_yaml(),
-                  info={"stage": "finetune", "arm": arm, "source": source, "labels": task.labels},
+                  info={"stage": "finetune", "arm": arm, "source": source, "labels": task.labels,
+                        "tokenizer": tokenizer_record(source)},
                   share=stage_share(cfg))
     say("finetune", f"{arm}: wrote {out} (best epoch {metrics['epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})")
     return metrics

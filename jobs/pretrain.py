@@ -8,7 +8,7 @@ import functools
 import sys
 
 from engine.contract import IMPORTANCE, is_complete, model_is_complete
-from engine.text import load_tokenizer
+from engine.text import load_tokenizer, tokenizer_record
 from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
 from jobs.graph import run_steps
 from jobs.plan import CONTINUES_FROM
@@ -45,7 +45,8 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     say("pretrain", f"{arm}: masked-LM from {start} on {dataset} "
                     f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
     metrics = fit(objective, p, start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
-                  info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset}, share=stage_share(cfg),
+                  info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset,
+                        "tokenizer": tokenizer_record(start)}, share=stage_share(cfg),
                   rows=rows)
     say("pretrain", f"{arm}: wrote {out} (held-out masked-LM loss {metrics['dev_mlm_loss']:.4f})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.contract import is_complete, model_is_complete
+from engine.text import tokenizer_record
 from jobs.common import StageError, entry_point, say, special_ids, stage_share
 from trainer.data import tagger_rows
 from trainer.objectives import TokenTagging
@@ -25,7 +26,8 @@ def train_tagger(cfg, plan) -> None:
         raise StageError("tagger.val_fraction holds out no example; raise it or score more examples")
     objective = TokenTagging(class_weights=params.class_weights, max_seq=params.max_seq, **special_ids(cfg.model))
     metrics = fit(objective, params, cfg.model, train, val, out, name="train-tagger", config_yaml=cfg.to_yaml(),
-                  info={"stage": "train-tagger", "source": cfg.model, "importance": plan.importance},
+                  info={"stage": "train-tagger", "source": cfg.model, "importance": plan.importance,
+                        "tokenizer": tokenizer_record(cfg.model)},
                   share=stage_share(cfg))
     say("train-tagger", f"wrote {out} (best epoch {metrics['epoch']}, validation F1 of class 1 {metrics['dev_f1']:.4f})")
 

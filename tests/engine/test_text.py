@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from engine.text import SentenceTokenizer, load_tokenizer, split_sentences, worker_tokenizer
+from engine.contract.store import commit_model
+from engine.text import SentenceTokenizer, load_tokenizer, split_sentences, tokenizer_record, worker_tokenizer
 
 
 def test_splits_on_sentence_punctuation_followed_by_space():
@@ -73,3 +74,35 @@ def test_tokenizer_step_gives_hugging_faces_wordpieces_when_tokenizer_config_cha
     assert worker({"text": np.array([text], dtype=object)}).column("input_ids").to_pylist() == expected
     lowercased = SentenceTokenizer(str(cased), max_tokens=8)({"text": np.array([text], dtype=object)})
     assert lowercased.column("input_ids").to_pylist() != expected  # tokenizer.json alone lowercases
+
+
+def test_a_models_recorded_tokenizer_spares_the_driver_transformers(tiny_bert, tmp_path):
+    model = shutil.copytree(tiny_bert, tmp_path / "model")
+    commit_model(str(model), {"tokenizer": tokenizer_record(tiny_bert)})  # as the training jobs commit it
+    probe = ("import sys; from engine.text import worker_tokenizer; "
+             f"print(worker_tokenizer({str(model)!r}), 'transformers' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert result.stdout.strip() == "None False"
+
+
+def test_a_recorded_tokenizer_no_longer_counts_once_its_files_change(tiny_bert, tmp_path):
+    model = shutil.copytree(tiny_bert, tmp_path / "model")
+    commit_model(str(model), {"tokenizer": tokenizer_record(tiny_bert)})
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    configured = worker_tokenizer(str(model))  # the record says "as file", but for other files
+    assert configured is not None
+    text = np.array(["Good movie"], dtype=object)
+    assert (SentenceTokenizer(str(model), max_tokens=8, configured=configured)({"text": text}).column("input_ids")
+            .to_pylist() == load_tokenizer(str(model))(["Good movie"], add_special_tokens=False)["input_ids"])
+
+
+def test_a_record_that_the_file_is_not_the_tokenizer_is_checked_again(tiny_bert, tmp_path):
+    cased = shutil.copytree(tiny_bert, tmp_path / "cased")
+    config = json.loads((cased / "tokenizer_config.json").read_text())
+    (cased / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    record = tokenizer_record(str(cased))
+    assert record["as_file"] is False
+    commit_model(str(cased), {"tokenizer": record})
+    assert worker_tokenizer(str(cased)) is not None

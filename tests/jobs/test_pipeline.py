@@ -12,6 +12,7 @@ import yaml
 
 from engine.contract import PREMASKED, open_dataset, read_manifest
 from engine.tagger import select_masks
+from engine.text import tokenizer_inputs
 from jobs.config import load_config
 from jobs.plan import make_plan
 from jobs.run import main as run_main
@@ -87,6 +88,9 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     assert all(0.0 <= a["test_accuracy"] <= 1.0 for a in results["arms"]) and results["test_examples"] == 16
     for path in [plan.general_finetuned, plan.tagger, *plan.pretrained.values(), *plan.finetuned.values()]:
         assert pathlib.Path(path, "model.json").exists() and pathlib.Path(path, "config.yaml").exists()
+        # Its tokenizer files are the tiny BERT's, whose tokenizer.json workers read as it stands.
+        assert json.loads(pathlib.Path(path, "model.json").read_text())["tokenizer"] == {
+            "inputs": tokenizer_inputs(path), "as_file": True}
     assert "general" in first and "test_accuracy" in first
     # The summary says where the time went, stage by stage.
     took = first.split("[taskpt run] done in ")[1].split(")")[0]
