@@ -115,8 +115,8 @@ def worker_tokenizer(model_path: str) -> str | None:
 
 
 # What AutoTokenizer builds a checkpoint's tokenizer from, besides config.json's keys below.
-TOKENIZER_INPUT_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt")
+TOKENIZER_INPUT_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                         "added_tokens.json", "vocab.txt")
 
 
 def tokenizer_inputs(model_path: str) -> str:
