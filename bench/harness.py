@@ -7,6 +7,7 @@ polars, so the scripts also run on the GPU machine, which has no polars.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -246,6 +247,102 @@ def process_tree_usage(interval: float = 2.0):
                 if pid == top}
         result["busiest_threads"] = top and {"process": f"{cpu[top][0].strip()} [{top}]", "threads": dict(
             sorted(mine.items(), key=lambda x: -x[1])[:8])}
+
+
+# nvidia-smi's bits for why the clocks are below their maximum (NVML's clocks event reasons).
+CLOCK_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x4: "sw_power_cap", 0x8: "hw_slowdown",
+                 0x10: "sync_boost", 0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown",
+                 0x80: "hw_power_brake_slowdown", 0x100: "display_clock_setting"}
+
+
+def parse_clock_line(line: str, at: float) -> dict | None:
+    """One row of `gpu_clocks`' nvidia-smi query (index, SM clock and its maximum in MHz, power
+    in W, temperature in C, the clock reasons' bits) as a sample at wall time `at`; None for
+    anything else (an error message, a field reported as [N/A])."""
+    parts = [p.strip() for p in line.split(",")]
+    try:
+        index, sm, max_sm, power, temperature = int(parts[0]), *(float(p) for p in parts[1:5])
+    except (ValueError, IndexError):
+        return None
+    reasons = int(parts[5], 16) if len(parts) > 5 and parts[5].startswith("0x") else None
+    return {"at": at, "index": index, "sm_mhz": sm, "max_sm_mhz": max_sm, "power_w": power,
+            "temperature_c": temperature, "reasons": reasons}
+
+
+def clock_summary(samples: list[dict], start: float | None = None, end: float | None = None) -> dict:
+    """The first GPU's samples from `gpu_clocks` between wall times `start` and `end`: the SM
+    clock (median, lowest, and the median over the card's maximum), power, temperature, and the
+    share of samples with each reason for lowered clocks. {} without samples."""
+    first = min((s["index"] for s in samples), default=None)
+    inside = [s for s in samples if s["index"] == first and (start is None or s["at"] >= start)
+              and (end is None or s["at"] <= end)]
+    if not inside:
+        return {}
+    sm = np.array([s["sm_mhz"] for s in inside])
+    power = np.array([s["power_w"] for s in inside])
+    known = [s["reasons"] for s in inside if s["reasons"] is not None]
+    return {"samples": len(inside), "sm_mhz_median": float(np.median(sm)), "sm_mhz_min": float(sm.min()),
+            "of_max_sm_clock": float(np.median(sm) / inside[0]["max_sm_mhz"]), "power_w_mean": float(power.mean()),
+            "power_w_max": float(power.max()), "temperature_c_max": max(s["temperature_c"] for s in inside),
+            "reasons": {name: sum(bool(r & bit) for r in known) / len(known)
+                        for bit, name in CLOCK_REASONS.items() if any(r & bit for r in known)}}
+
+
+class GpuClocks:
+    """Samples the GPU's SM clock, power and temperature with nvidia-smi every `interval_ms`
+    between `start()` and `stop()` (or inside a `with` block): a long run can be slower than a
+    short one at the same work if the card lowers its clocks for power or heat, and a ratio
+    against a short run would then blame the engine. Without nvidia-smi (no NVIDIA GPU), no samples."""
+
+    def __init__(self, interval_ms: int = 500):
+        self.interval_ms, self.samples, self.process, self.reader = interval_ms, [], None, None
+
+    def start(self) -> GpuClocks:
+        import subprocess
+
+        if shutil.which("nvidia-smi") is None:  # no NVIDIA driver on this machine
+            return self
+        # Newer drivers name the reasons clocks_event_reasons, older ones clocks_throttle_reasons.
+        for reasons in (",clocks_event_reasons.active", ",clocks_throttle_reasons.active", ""):
+            query = f"--query-gpu=index,clocks.sm,clocks.max.sm,power.draw,temperature.gpu{reasons}"
+            process = subprocess.Popen(["nvidia-smi", query, "--format=csv,noheader,nounits",
+                                        f"-lms={self.interval_ms}"], stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True)
+            sample = parse_clock_line(process.stdout.readline(), time.time())
+            if sample is not None:
+                self.samples.append(sample)
+                self.process = process
+                break
+            process.kill()
+            process.wait()
+        if self.process is not None:
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+            atexit.register(self.stop)  # nvidia-smi would outlive a script that fails before stop()
+        return self
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            sample = parse_clock_line(line, time.time())
+            if sample is not None:
+                self.samples.append(sample)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+            self.reader.join()
+            self.process = None
+
+    def summary(self, start: float | None = None, end: float | None = None) -> dict:
+        """`clock_summary` of the samples between wall times `start` and `end`."""
+        return clock_summary(self.samples, start, end)
+
+    def __enter__(self) -> GpuClocks:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def matmul_tflops(dtype_name: str = "bfloat16") -> float:

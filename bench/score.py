@@ -40,6 +40,7 @@ import functools
 import inspect
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -343,6 +344,9 @@ def measure(args, work: str) -> int:
     with_cudnn = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
                   SDPBackend.MATH]
     fast_runs, extra_runs, default_budget = [], [], None
+    # The card's clocks while the default call runs and while its matmul peak is measured: the
+    # share of peak holds only if the clocks were the same.
+    clocks, windows = harness.GpuClocks(interval_ms=100).start(), {}
     for budget in [None, *(args.budgets or [])]:
         if fast_runs and budget == default_budget:
             continue  # the default again
@@ -351,7 +355,9 @@ def measure(args, work: str) -> int:
         if budget is None:
             default_budget, default_packed = fast_scorer.max_batch_tokens, fast_scorer.pack
         with recording_passes(fast_scorer.model) as recorded:
+            started = time.time()
             fast = engine_run(fast_scorer, args.sentences)
+            windows.setdefault("default_call", (started, time.time()))
         fast_runs.append(table_row(per_pass, fast))
         if budget is None:
             extra_runs, differing_variants, compiled_alone = diagnostics(fast_scorer, per_pass, fast)
@@ -367,7 +373,11 @@ def measure(args, work: str) -> int:
         config, dtype = fast_scorer.model.config, str(fast_scorer.dtype).removeprefix("torch.")
         del fast_scorer
     fast_runs += extra_runs
+    started = time.time()
     peak = harness.matmul_tflops()
+    windows["matmul_peak"] = (started, time.time())
+    clocks.stop()
+    gpu_clocks = {what: clocks.summary(*window) for what, window in windows.items()}
 
     def tflops(decisions, seconds, executed=False):
         lengths = auxiliary_lengths(decisions)
@@ -411,6 +421,11 @@ def measure(args, work: str) -> int:
               f"lines that wait for the device: {waits['synchronizing_lines'] or 'none reported'}; CUDA runtime calls "
               "(host s): " + ", ".join(f"{k} {n} {t:.3f}" for k, n, t in waits["cuda_runtime_host_s"][:5]))
         print("kernels (device s): " + "; ".join(f"{k} x{n} {t:.3f}" for k, n, t in waits["top_kernels"][:6]))
+    if all(gpu_clocks.values()):
+        print("GPU SM clock, median (of its maximum), mean power: " + "; ".join(
+            f"{what.replace('_', ' ')} {g['sm_mhz_median']:.0f} MHz ({g['of_max_sm_clock']:.0%}), {g['power_w_mean']:.0f} W"
+            + "".join(f", {reason} {share:.0%} of samples" for reason, share in g["reasons"].items())
+            for what, g in gpu_clocks.items()))
     ran, real = default_tokens["ran"], default_tokens["real"]
     print(f"tokens the default run's passes ran: {ran:,} for {real:,} real ones (+{ran / real - 1:.1%}: the host's "
           "bounds on the kept counts, engine.scorer._KeptBound, or padding)")
@@ -425,7 +440,7 @@ def measure(args, work: str) -> int:
         "flash_varlen": flash_varlen() is not None,
         "differing_decisions_one_call_vs_variants": differing_variants,
         "passes_alone": alone, "pass_tokens": default_tokens, "device_waits": waits,
-        "compiled_passes_alone": compiled_alone,
+        "compiled_passes_alone": compiled_alone, "gpu_clocks": gpu_clocks,
         "runs": table})
     return 0 if differing == differing_packed == 0 else 1
 

@@ -75,13 +75,14 @@ def ceiling(tagger_dir: str, rows: pa.Table, max_batch_tokens: int | None, optio
     groups = [inputs for _, inputs, *_ in tagger.groups(rows.column("input_ids"))]
     forward_alone(tagger, groups[:2] + groups[-2:])  # warm-up: kernels for short and long rows, memory pooled
     harness.reset_peak_memory()
-    _, seconds = harness.timed(forward_alone, tagger, groups)
+    with harness.GpuClocks(interval_ms=100) as clocks:  # the ceiling runs for seconds: sampled more often
+        _, seconds = harness.timed(forward_alone, tagger, groups)
     lengths = np.diff(rows.column("input_ids").combine_chunks().offsets.to_numpy()) + 2
     padded = sum(inputs["input_ids"].numel() for inputs in groups)
     return {"seconds": seconds, "sentences_per_s": rows.num_rows / seconds,
             "tflops": harness.encoder_flops(tagger.model.config, lengths) / seconds / 1e12,
             "padding": 1 - lengths.sum() / padded, "peak_gib": harness.peak_memory_gib(),
-            "max_batch_tokens": tagger.max_batch_tokens}
+            "max_batch_tokens": tagger.max_batch_tokens, "gpu_clocks": clocks.summary()}
 
 
 def shard_pieces(rows: pa.Table, shard_documents: int) -> list[pa.Table]:
@@ -193,7 +194,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     commit_model(plan.tagger, {"what": "bench tagger"})
     # Ray as `taskpt tag` starts it (jobs.tag.main: a stage that trains nothing, so no dashboard
     # and no runtime env: jobs.common.ray_session).
-    with ray_session(cfg, trains=False), harness.process_tree_usage() as memory:
+    with ray_session(cfg, trains=False), harness.process_tree_usage() as memory, harness.GpuClocks() as clocks:
         start, start_wall = time.perf_counter(), time.time()
         tag_corpus(cfg, plan)
         seconds = time.perf_counter() - start
@@ -202,12 +203,14 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
 
     manifest = read_manifest(plan.tagged)
     steady = steady_state(plan.tagged, manifest, start_wall)
+    # The card's clocks over the steady window, to hold against the ceiling's (a short run).
+    steady_clocks = clocks.summary(start_wall + steady["first_shard_s"], start_wall + steady["last_shard_s"])
     return {"seconds": seconds, "sentences": manifest.rows, "sentences_per_s": manifest.rows / seconds,
             "peak_pss_gib": memory["peak_gib"], "at_peak_gib": memory["at_peak_gib"],
             "memory_sampler_cpu_s": memory["sampler_cpu_s"], "cpu_s_by_process": memory["cpu_s"],
             "busiest_threads": memory["busiest_threads"],
             "shards": len(manifest.shards), **steady, "model_calls": model_busy(model_spans, steady),
-            "start": start_up}, plan.tagged
+            "start": start_up, "gpu_clocks_steady": steady_clocks}, plan.tagged
 
 
 def start_breakdown(start_wall: float) -> tuple[dict, list]:
@@ -452,6 +455,11 @@ def measure(args, work: str) -> int:
         m = e["model_calls"]
         print(f"model actor, first to last shard written: a call running {m['busy_share']:.0%} of the time, "
               f"{m['mean_running']:.2f} calls running on average; {m['calls']} calls of {m['mean_call_s'] * 1000:.0f} ms on average")
+    if c.get("gpu_clocks") and e.get("gpu_clocks_steady"):
+        print("GPU SM clock, median (of its maximum), mean power: " + "; ".join(
+            f"{what} {g['sm_mhz_median']:.0f} MHz ({g['of_max_sm_clock']:.0%}), {g['power_w_mean']:.0f} W"
+            + "".join(f", {reason} {share:.0%} of samples" for reason, share in g["reasons"].items())
+            for what, g in (("ceiling", c["gpu_clocks"]), ("engine's steady window", e["gpu_clocks_steady"]))))
     if "single_process" in result:
         ratios = ", ".join(f"{p['engine_time_over_single_process']:.2f}" for p in pairs)
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}"

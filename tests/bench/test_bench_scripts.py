@@ -35,6 +35,19 @@ def bench(tmp_path_factory):
     sys.path.remove(os.path.abspath(BENCH))
 
 
+def fake_nvidia_smi(folder, monkeypatch) -> None:
+    """Puts first on PATH a stand-in nvidia-smi of an older driver, which knows the clock
+    reasons as clocks_throttle_reasons only: a sample at the card's maximum clock, then samples
+    with the clock lowered by a power cap, every 50 ms until it is stopped."""
+    fake = folder / "nvidia-smi"
+    fake.write_text("#!/bin/sh\n"
+                    'case "$1" in *clocks_event_reasons*) echo "Field is not a valid field to query."; exit 2;; esac\n'
+                    "echo '0, 1980, 1980, 420.5, 50, 0x0000000000000000'\n"
+                    "while true; do echo '0, 1700, 1980, 700.0, 66, 0x0000000000000004'; sleep 0.05; done\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
 def run(script: str, bench: dict, *args: str) -> None:
     module = __import__(script)
     assert module.main(["--shape", "tiny", "--data", bench["data"], "--out", bench["out"], *args]) == 0
@@ -45,7 +58,8 @@ def result(bench: dict, name: str) -> dict:
         return json.load(f)
 
 
-def test_score_bench_decisions_match_the_published_style(bench):
+def test_score_bench_decisions_match_the_published_style(bench, tmp_path, monkeypatch):
+    fake_nvidia_smi(tmp_path, monkeypatch)  # the clocks are sampled as on a GPU machine
     run("score", bench, "--sentences", "24", "--baseline-sentences", "12", "--shard-sentences", "8", "--compile-model")
     out = result(bench, "score-tiny")
     assert out["differing_decisions_fp32"] == 0
@@ -81,6 +95,9 @@ def test_score_bench_decisions_match_the_published_style(bench):
     assert out["differing_decisions_one_call_vs_variants"][compiled] == 0
     assert out["compiled_passes_alone"]["passes"] == one_call["passes"]
     assert out["device_waits"] is None  # a GPU's diagnosis
+    # The card's clocks while the default call ran and while the matmul peak was measured.
+    assert set(out["gpu_clocks"]) == {"default_call", "matmul_peak"}
+    assert all(g["samples"] > 0 and g["sm_mhz_median"] == 1700 for g in out["gpu_clocks"].values())
 
 
 def test_host_cost_bench_finds_the_engines_padded_pass_dispatching_fewer_operations_with_the_same_logits(bench):
@@ -164,7 +181,9 @@ def test_tag_bench_engine_output_equals_the_single_process_loop(bench, local_ray
     assert out["versions"]["torch"] and out["versions"]["transformers"]
 
 
-def test_tag_bench_with_packed_sentences_equals_the_single_process_loop_packing_them_too(bench, local_ray):
+def test_tag_bench_with_packed_sentences_equals_the_single_process_loop_packing_them_too(bench, local_ray, tmp_path,
+                                                                                       monkeypatch):
+    fake_nvidia_smi(tmp_path, monkeypatch)  # the clocks are sampled as on a GPU machine
     run("tag", bench, "--sentences", "400", "--shard-documents", "75", "--source", "dialog", "--pack-sequences",
         "--runs", "2")
     out = result(bench, "tag-tiny-dialog-packed-shards75")
@@ -178,6 +197,10 @@ def test_tag_bench_with_packed_sentences_equals_the_single_process_loop_packing_
     # Packed passes hold no padding and do not go through SDPA: no cuDNN attention variant.
     assert out["shard_ceiling"]["padding"] == 0 and "cudnn_attention_padding" not in out["shard_ceiling"]
     assert out["engine"]["sentences"] == out["ceiling_sentences"]
+    # The card's clocks in the ceiling's run and in the engine's steady window, the window's fewer.
+    ceiling_clocks, steady_clocks = out["ceiling"]["gpu_clocks"], out["engine"]["gpu_clocks_steady"]
+    assert ceiling_clocks["samples"] > 0 and steady_clocks["reasons"] == {"sw_power_cap": 1.0}
+    assert steady_clocks["of_max_sm_clock"] == pytest.approx(1700 / 1980)
 
 
 def test_grouping_bench_counts_the_tagging_actors_passes_by_shard_size(bench):
@@ -263,3 +286,31 @@ def test_the_usage_sampler_finds_the_thread_that_kept_a_core_busy(bench):
     busiest = usage["busiest_threads"]
     assert busiest["process"].endswith(f"[{child.pid}]")
     assert busiest["threads"][next(name for name in busiest["threads"] if name.endswith(f"[{child.pid}]"))] >= 1.5
+
+
+def test_the_gpu_clock_sampler_falls_back_to_the_drivers_field_names_and_summarises_a_window(bench, tmp_path,
+                                                                                             monkeypatch):
+    import time
+
+    import harness
+
+    fake_nvidia_smi(tmp_path, monkeypatch)  # its clocks fall from the maximum as a power cap sets in
+    with harness.GpuClocks(interval_ms=50) as clocks:
+        time.sleep(0.5)
+        window = time.time()
+        time.sleep(0.5)
+    assert clocks.process is None  # stopped
+    whole, later = clocks.summary(), clocks.summary(start=window)
+    assert whole["sm_mhz_median"] == 1700 and whole["sm_mhz_min"] == 1700 and whole["power_w_max"] == 700
+    assert later["samples"] < whole["samples"] and later["of_max_sm_clock"] == pytest.approx(1700 / 1980)
+    assert later["reasons"] == {"sw_power_cap": 1.0}
+    assert 0 < whole["reasons"]["sw_power_cap"] < 1  # the first sample had none
+
+
+def test_the_gpu_clock_sampler_without_nvidia_smi_has_no_samples(bench, tmp_path, monkeypatch):
+    import harness
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with harness.GpuClocks() as clocks:
+        pass
+    assert clocks.samples == [] and clocks.summary() == {}
