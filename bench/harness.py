@@ -288,6 +288,15 @@ def clock_summary(samples: list[dict], start: float | None = None, end: float | 
                         for bit, name in CLOCK_REASONS.items() if any(r & bit for r in known)}}
 
 
+def clocks_line(summaries: dict[str, dict]) -> str:
+    """One printed line of `clock_summary`s by what ran: the SM clock's median (and its share of
+    the card's maximum), mean power, and the reasons the clock was lowered."""
+    return "GPU SM clock, median (of its maximum), mean power: " + "; ".join(
+        f"{what} {g['sm_mhz_median']:.0f} MHz ({g['of_max_sm_clock']:.0%}), {g['power_w_mean']:.0f} W"
+        + "".join(f", {reason} {share:.0%} of samples" for reason, share in g["reasons"].items())
+        for what, g in summaries.items())
+
+
 class GpuClocks:
     """Samples the GPU's SM clock, power and temperature with nvidia-smi every `interval_ms`
     between `start()` and `stop()` (or inside a `with` block): a long run can be slower than a

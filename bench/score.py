@@ -422,10 +422,7 @@ def measure(args, work: str) -> int:
               "(host s): " + ", ".join(f"{k} {n} {t:.3f}" for k, n, t in waits["cuda_runtime_host_s"][:5]))
         print("kernels (device s): " + "; ".join(f"{k} x{n} {t:.3f}" for k, n, t in waits["top_kernels"][:6]))
     if all(gpu_clocks.values()):
-        print("GPU SM clock, median (of its maximum), mean power: " + "; ".join(
-            f"{what.replace('_', ' ')} {g['sm_mhz_median']:.0f} MHz ({g['of_max_sm_clock']:.0%}), {g['power_w_mean']:.0f} W"
-            + "".join(f", {reason} {share:.0%} of samples" for reason, share in g["reasons"].items())
-            for what, g in gpu_clocks.items()))
+        print(harness.clocks_line({"default call": gpu_clocks["default_call"], "matmul peak": gpu_clocks["matmul_peak"]}))
     ran, real = default_tokens["ran"], default_tokens["real"]
     print(f"tokens the default run's passes ran: {ran:,} for {real:,} real ones (+{ran / real - 1:.1%}: the host's "
           "bounds on the kept counts, engine.scorer._KeptBound, or padding)")

@@ -456,10 +456,7 @@ def measure(args, work: str) -> int:
         print(f"model actor, first to last shard written: a call running {m['busy_share']:.0%} of the time, "
               f"{m['mean_running']:.2f} calls running on average; {m['calls']} calls of {m['mean_call_s'] * 1000:.0f} ms on average")
     if c.get("gpu_clocks") and e.get("gpu_clocks_steady"):
-        print("GPU SM clock, median (of its maximum), mean power: " + "; ".join(
-            f"{what} {g['sm_mhz_median']:.0f} MHz ({g['of_max_sm_clock']:.0%}), {g['power_w_mean']:.0f} W"
-            + "".join(f", {reason} {share:.0%} of samples" for reason, share in g["reasons"].items())
-            for what, g in (("ceiling", c["gpu_clocks"]), ("engine's steady window", e["gpu_clocks_steady"]))))
+        print(harness.clocks_line({"ceiling": c["gpu_clocks"], "engine's steady window": e["gpu_clocks_steady"]}))
     if "single_process" in result:
         ratios = ", ".join(f"{p['engine_time_over_single_process']:.2f}" for p in pairs)
         print(f"engine time / single-process time: {result['engine_time_over_single_process']:.2f}"
