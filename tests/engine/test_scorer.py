@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import BertForSequenceClassification
 
 from engine.models import length_batches
@@ -193,3 +194,49 @@ def test_decisions_hold_when_kept_counts_arrive_passes_late(tiny_classifier, pac
         assert [d.tolist() for d in decisions] == expected
     assert any(not all(d) for d in expected)  # some tokens dropped: exact counts are below the steps' bounds
     assert sum(t for _, t in sizes[2]) > sum(t for _, t in sizes[None])
+
+
+class DeviceReadBacks(TorchDispatchMode):
+    """Records the operations that, on a GPU, make the host wait for the device: a value read
+    back (`.item()`, `int(tensor)`), or an output sized by the data (`nonzero`, a boolean mask
+    used as an index, `masked_select`, `unique`)."""
+
+    WAITING = {"item", "_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "unique_consecutive",
+               "is_nonzero", "equal"}
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        by_mask = name in ("index", "index_put_") and any(
+            getattr(i, "dtype", None) == torch.bool for i in (args[1] or []) if i is not None)
+        if name in self.WAITING or by_mask:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_rule_never_waits_for_the_device_between_passes(tiny_classifier):
+    """The host builds every pass from what it knows (`_KeptBound`) and never reads a value
+    back, so on a GPU it runs ahead of the device. Checked on CPU on the GPU's path (kept counts
+    arriving passes late) with padded passes: the packed ones' CPU attention reads its token
+    count back, flash attention on a GPU does not."""
+    tokenizer = load_tokenizer(tiny_classifier)
+    scorer = ImportanceScorer(tiny_classifier, delta=0.001, filter_stopwords=False, max_batch_tokens=64, pack=False)
+    rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
+    with torch.inference_mode():
+        probs = scorer.logits(rows).softmax(-1)
+    labels = probs.argmax(-1).numpy()
+    p_full = probs[np.arange(len(rows)), labels].numpy().astype(np.float32)
+    lengths = np.array([len(r) for r in rows])
+    tok, passes = scorer.tokenizer, []
+
+    def classify(ids, attention, tokens):
+        passes.append(tokens)
+        return scorer.classify(ids, attention, tokens)
+
+    with torch.inference_mode(), DeviceReadBacks() as read_backs:
+        importance_decisions(classify, lengths, np.concatenate(rows), labels, p_full, scorer.delta, tok.cls_token_id,
+                             tok.sep_token_id, tok.pad_token_id, scorer.device, group_starts(lengths, 64), count_lag=2)
+    assert len(passes) >= lengths.max() and read_backs.seen == []
