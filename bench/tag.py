@@ -167,6 +167,7 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     import yaml
 
     from engine.contract.store import commit_model
+    from engine.text import tokenizer_record
     from jobs.common import ray_session
     from jobs.config import load_config
     from jobs.plan import make_plan
@@ -191,7 +192,8 @@ def engine_path(tagger_dir: str, files: list[str], work: str, shard_documents: i
     cfg = load_config(path, [])
     plan = make_plan(cfg)
     shutil.copytree(tagger_dir, plan.tagger, dirs_exist_ok=True)
-    commit_model(plan.tagger, {"what": "bench tagger"})
+    # Committed as taskpt's training jobs commit a tagger, with its tokenizer's record (engine.text).
+    commit_model(plan.tagger, {"what": "bench tagger", "tokenizer": tokenizer_record(tagger_dir)})
     # Ray as `taskpt tag` starts it (jobs.tag.main: a stage that trains nothing, so no dashboard
     # and no runtime env: jobs.common.ray_session).
     with ray_session(cfg, trains=False), harness.process_tree_usage() as memory, harness.GpuClocks() as clocks:
