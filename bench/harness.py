@@ -256,7 +256,7 @@ CLOCK_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x4: "sw_p
 
 
 def parse_clock_line(line: str, at: float) -> dict | None:
-    """One row of `gpu_clocks`' nvidia-smi query (index, SM clock and its maximum in MHz, power
+    """One row of `GpuClocks`' nvidia-smi query (index, SM clock and its maximum in MHz, power
     in W, temperature in C, the clock reasons' bits) as a sample at wall time `at`; None for
     anything else (an error message, a field reported as [N/A])."""
     parts = [p.strip() for p in line.split(",")]
@@ -270,7 +270,7 @@ def parse_clock_line(line: str, at: float) -> dict | None:
 
 
 def clock_summary(samples: list[dict], start: float | None = None, end: float | None = None) -> dict:
-    """The first GPU's samples from `gpu_clocks` between wall times `start` and `end`: the SM
+    """The first GPU's samples from `GpuClocks` between wall times `start` and `end`: the SM
     clock (median, lowest, and the median over the card's maximum), power, temperature, and the
     share of samples with each reason for lowered clocks. {} without samples."""
     first = min((s["index"] for s in samples), default=None)
