@@ -117,13 +117,13 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
     if len(pending) < len(names):
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
-    pool = actor_pool(cfg)
-    device = "GPU" if runs_model and pool.gpus else "CPU"
+    pool = actor_pool(cfg) if runs_model else None  # a derived dataset runs no model: no pool to ask Ray about
+    device = "GPU" if pool and pool.gpus else "CPU"
     # After GPU model actors, shards are written by actors started with them (engine.writer.ShardWriter),
     # up to one per model actor, so the first tagged shard does not wait for a worker process to
     # start. Elsewhere in write tasks: on a small CPU machine a writer actor's start slows the
     # model actor's (2 cores, the demo's tag stage: 1.3 s slower; docs/performance.md).
-    writers = pool.max_size if runs_model and pool.gpus else 0
+    writers = pool.max_size if device == "GPU" else 0
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
                          model=model, params=params, config_yaml=cfg.to_yaml(), writer_actors=writers, device=device)
 
