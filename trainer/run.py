@@ -17,7 +17,16 @@ from trainer.loop import train_loop_per_worker
 from trainer.objectives import Objective
 from trainer.params import TrainParams
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+# What Hugging Face builds a BERT-family tokenizer from: a trained model gets the source's copies.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt")
+
+
+def copy_tokenizer_files(source: str, out_dir: str) -> None:
+    """The source's tokenizer files, byte for byte: the trained model tokenizes as its source did."""
+    for file_name in TOKENIZER_FILES:
+        if fs.is_file(fs.join(source, file_name)):
+            fs.write_bytes(fs.join(out_dir, file_name), fs.read_bytes(fs.join(source, file_name)))
 
 
 def cluster_has_gpus() -> bool:
@@ -79,9 +88,7 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     best_fs, best_path = fs.resolve(best_dir)
     pafs.copy_files(best_path, out_root, source_filesystem=best_fs, destination_filesystem=out_fs)
     fs.delete_dir(best_root)
-    for file_name in TOKENIZER_FILES:
-        if fs.is_file(fs.join(model_path, file_name)):
-            fs.write_bytes(fs.join(out_dir, file_name), fs.read_bytes(fs.join(model_path, file_name)))
+    copy_tokenizer_files(model_path, out_dir)
     fs.delete_dir(fs.join(out_dir, "_ray_train"))
     metrics = json.loads(fs.read_bytes(fs.join(out_dir, "metrics.json")))  # the best epoch's
     metrics["history"] = progress["history"]  # every epoch's

@@ -1,5 +1,8 @@
 """The shared training loop on Ray Train: it learns, it picks epochs on dev data, and what it
 saves is what it evaluated."""
+import json
+import shutil
+
 import numpy as np
 import pytest
 import ray.data
@@ -8,7 +11,7 @@ from transformers import AutoTokenizer
 from trainer.evaluate import evaluate_classifier
 from trainer.objectives import SequenceClassification
 from trainer.params import TrainParams
-from trainer.run import fit
+from trainer.run import TOKENIZER_FILES, copy_tokenizer_files, fit
 
 POSITIVE = "great good wonderful brilliant fun charming masterpiece best love moving".split()
 NEGATIVE = "bad terrible awful boring dull mess worst hate slow".split()
@@ -61,3 +64,26 @@ def test_loss_goes_down_dev_metrics_come_from_dev_data_and_the_saved_model_score
     assert metrics["dev_accuracy"] == max(h["dev_accuracy"] for h in metrics["history"])  # the kept epoch
     assert (tmp_path / "model" / "model.json").exists() and (tmp_path / "model" / "tokenizer.json").exists()
     assert not (tmp_path / "model" / "_ray_train").exists()
+
+
+def test_a_trained_model_tokenizes_as_its_source_did_added_tokens_included(tiny_bert, tmp_path):
+    """`fit` copies the source's tokenizer files into the model it writes; added_tokens.json
+    among them: without it "[ENT]" would come back as [UNK] and three letters."""
+    source = tmp_path / "source"
+    shutil.copytree(tiny_bert, source)
+    (source / "added_tokens.json").write_text(json.dumps({"[ENT]": len(AutoTokenizer.from_pretrained(tiny_bert))}))
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    copy_tokenizer_files(str(source), str(trained))
+    text = "the [ENT] movie was great"
+    want = AutoTokenizer.from_pretrained(source)(text)["input_ids"]
+    assert AutoTokenizer.from_pretrained(trained)(text)["input_ids"] == want
+    assert want != AutoTokenizer.from_pretrained(tiny_bert)(text)["input_ids"]  # the added token counts
+
+
+def test_the_trainer_copies_every_file_the_tokenizer_record_hashes():
+    """A model's tokenizer record (engine.text) hashes these files: the trainer, which may not
+    import the engine's internals, must copy each of them."""
+    from engine.text import TOKENIZER_INPUT_FILES
+
+    assert set(TOKENIZER_INPUT_FILES) <= set(TOKENIZER_FILES)
