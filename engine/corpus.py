@@ -12,7 +12,8 @@ import polars as pl
 import pyarrow as pa
 
 from engine.contract import fs
-from engine.readers import InputError, read_table, require_columns
+from engine.errors import InputError
+from engine.readers import read_table, require_columns
 from engine.shards import nest
 
 FILE_SHIFT = 40

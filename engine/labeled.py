@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.readers import InputError, blank_rows, read_table, require_columns
+from engine.errors import InputError
+from engine.readers import blank_rows, read_table, require_columns
 
 
 def load_labeled(path: str, text_column: str, label_column: str, fmt: str = "auto",

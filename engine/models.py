@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import fs
+from engine.errors import InputError
 from engine.packed import Packing
-from engine.readers import InputError
 
 SUPPORTED_MODEL_TYPES = ("bert",)
 INFERENCE_DTYPES = ("auto", "float32", "bfloat16")

@@ -9,14 +9,11 @@ import io
 import polars as pl
 
 from engine.contract import fs
+from engine.errors import InputError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "txt")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "txt", ".jsonl": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet"}
-
-
-class InputError(ValueError):
-    """Bad input data; the message names the file, row or key."""
 
 
 def detect_format(path: str, fmt: str = "auto") -> str:

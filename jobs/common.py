@@ -15,9 +15,9 @@ from engine.contract import Manifest, fs, is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import reopen_damaged
 from engine.corpus import check_corpus, corpus_files
+from engine.errors import InputError
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
-from engine.readers import InputError
 from engine.shards import numpy_batch
 from engine.text import SentenceTokenizer
 from engine.writer import pending_shards, write_sharded

@@ -21,7 +21,8 @@ import polars as pl
 
 from engine.contract import fs
 from engine.corpus import check_corpus, corpus_files, file_documents
-from engine.readers import FORMATS, InputError
+from engine.errors import InputError
+from engine.readers import FORMATS
 from engine.vocabulary import add_counts, overlap_matrix, top_words, unigram_counts
 from jobs.common import say
 from jobs.figures import heatmap_png

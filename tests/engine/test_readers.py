@@ -5,9 +5,10 @@ import polars as pl
 import pytest
 
 from engine.corpus import check_corpus, corpus_files, file_documents
+from engine.errors import InputError
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_bert_checkpoint
-from engine.readers import InputError, read_table
+from engine.readers import read_table
 
 
 def write(path, text, encoding="utf-8"):
