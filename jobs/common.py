@@ -109,15 +109,15 @@ def reuse(stage: str, out: str) -> bool:
 
 
 def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: list[str], build, *, model: str,
-                 params: dict, runs_model: bool = True) -> Manifest:
+                 params: dict, pool=None) -> Manifest:
     """The dataset `out` of shards `names`: `build(pending)` (a Ray dataset of shard rows) for
     the shards not yet in place, then the manifest over all of them, saying when it resumes.
-    `runs_model`: whether building it runs model actors (on GPUs when the pool has them)."""
+    `pool`: the model actors' placement (`actor_pool`) that `build` runs them on; None for a
+    derived dataset, which runs no model."""
     pending = pending_shards(out, names)
     if len(pending) < len(names):
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
-    pool = actor_pool(cfg) if runs_model else None  # a derived dataset runs no model: no pool to ask Ray about
     device = "GPU" if pool and pool.gpus else "CPU"
     # After GPU model actors, shards are written by actors started with them (engine.writer.ShardWriter),
     # up to one per model actor, so the first tagged shard does not wait for a worker process to

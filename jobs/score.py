@@ -20,13 +20,14 @@ def score(cfg, plan) -> None:
     s = cfg.score
     examples = task.train.head(s.max_examples) if s.max_examples else task.train
     shards = example_shards(examples, s.shard_examples)
+    pool = actor_pool(cfg)
     say("score", f"scoring {examples.height} training examples in {len(shards)} shard(s) with {plan.general_finetuned}")
     manifest = write_shards(
         "score", cfg, out, IMPORTANCE, list(shards),
         lambda pending: importance_dataset({n: shards[n] for n in pending}, plan.general_finetuned, delta=s.delta,
                                            max_seq=s.max_seq, split_sentences=s.split_sentences,
-                                           filter_stopwords=s.filter_stopwords, pool=actor_pool(cfg)),
-        model=plan.general_finetuned, params=dataclasses.asdict(s))
+                                           filter_stopwords=s.filter_stopwords, pool=pool),
+        model=plan.general_finetuned, params=dataclasses.asdict(s), pool=pool)
     say("score", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 

@@ -27,15 +27,17 @@ def tag_corpus(cfg, plan) -> None:
     say("tag", f"tagging {used} of {sum(counts)} documents from {len(files)} file(s) in {len(shards)} shard(s)"
                + (f" (domain.max_documents={d.max_documents})" if d.max_documents else ""))
 
+    pool = actor_pool(cfg)
+
     def build(pending: list[str]):
         wanted = set(pending)
         return premasked_dataset([s for s in shards if s.name in wanted], d.columns(), plan.tagger, fmt=d.format,
                                  encoding=d.encoding, max_seq=t.max_seq, mask_ratio=TAGGING_RATIO,
-                                 split_sentences=t.split_sentences, pool=actor_pool(cfg))
+                                 split_sentences=t.split_sentences, pool=pool)
 
     params = {**dataclasses.asdict(t), "mask_ratio": TAGGING_RATIO, "masks": "tagger"}
     manifest = write_shards("tag", cfg, out, PREMASKED, [s.name for s in shards], build, model=plan.tagger,
-                            params=params)
+                            params=params, pool=pool)
     say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
 
 
@@ -46,7 +48,7 @@ def derive(cfg, plan, out: str, source: str, build, params: dict, what: str) -> 
         return
     names = [shard_name(s.path) for s in read_manifest(source).shards]
     manifest = write_shards("tag", cfg, out, PREMASKED, names, lambda pending: build(source, pending),
-                            model=plan.tagger, params={**params, "source": source}, runs_model=False)
+                            model=plan.tagger, params={**params, "source": source})
     say("tag", f"wrote {what} ({manifest.rows} sentences, derived from stored scores) to {out}")
 
 
