@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import fs, model_is_complete
-from engine.contract.store import read_model_info
+from engine.contract.store import TOKENIZER_FILES, read_model_info
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
@@ -114,17 +114,12 @@ def worker_tokenizer(model_path: str) -> str | None:
     return None if content(configured) == content(on_file) else configured
 
 
-# What AutoTokenizer builds a checkpoint's tokenizer from, besides config.json's keys below.
-TOKENIZER_INPUT_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                         "added_tokens.json", "vocab.txt")
-
-
 def tokenizer_inputs(model_path: str) -> str:
     """A sha256 of what Hugging Face builds `model_path`'s tokenizer from: the tokenizer files
     (absent ones too), the config.json keys that can choose its class, and the version of
     transformers that builds it."""
     digest = hashlib.sha256(importlib.metadata.version("transformers").encode())
-    for name in TOKENIZER_INPUT_FILES:
+    for name in TOKENIZER_FILES:
         path = fs.join(model_path, name)
         data = fs.read_bytes(path) if fs.is_file(path) else None
         digest.update(f"{name}:{'absent' if data is None else len(data)}:".encode() + (data or b""))

@@ -12,14 +12,10 @@ from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchTrainer
 
 from engine.contract import fs
-from engine.contract.store import commit_model
+from engine.contract.store import TOKENIZER_FILES, commit_model
 from trainer.loop import train_loop_per_worker
 from trainer.objectives import Objective
 from trainer.params import TrainParams
-
-# What Hugging Face builds a BERT-family tokenizer from: a trained model gets the source's copies.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt")
 
 
 def copy_tokenizer_files(source: str, out_dir: str) -> None:

@@ -12,6 +12,11 @@ from engine.contract.manifest import MANIFEST_NAME, Manifest, ManifestError, rea
 from engine.contract.schemas import SCHEMAS
 
 MODEL_MARKER = "model.json"
+# A model directory's tokenizer files (those it has of these): what Hugging Face builds a
+# BERT-family tokenizer from. A trained model carries its source's, byte for byte; the order is
+# the order model.json's tokenizer record hashes them in.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt")
 
 
 def dataset_path(store: str, kind: str, fingerprint: str) -> str:

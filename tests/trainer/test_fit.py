@@ -8,10 +8,11 @@ import pytest
 import ray.data
 from transformers import AutoTokenizer
 
+from engine.contract.store import TOKENIZER_FILES
 from trainer.evaluate import evaluate_classifier
 from trainer.objectives import SequenceClassification
 from trainer.params import TrainParams
-from trainer.run import TOKENIZER_FILES, copy_tokenizer_files, fit
+from trainer.run import copy_tokenizer_files, fit
 
 POSITIVE = "great good wonderful brilliant fun charming masterpiece best love moving".split()
 NEGATIVE = "bad terrible awful boring dull mess worst hate slow".split()
@@ -81,9 +82,14 @@ def test_a_trained_model_tokenizes_as_its_source_did_added_tokens_included(tiny_
     assert want != AutoTokenizer.from_pretrained(tiny_bert)(text)["input_ids"]  # the added token counts
 
 
-def test_the_trainer_copies_every_file_the_tokenizer_record_hashes():
-    """A model's tokenizer record (engine.text) hashes these files: the trainer, which may not
-    import the engine's internals, must copy each of them."""
-    from engine.text import TOKENIZER_INPUT_FILES
-
-    assert set(TOKENIZER_INPUT_FILES) <= set(TOKENIZER_FILES)
+def test_the_trainer_copies_every_tokenizer_file_the_model_format_names(tiny_bert, tmp_path):
+    """engine.contract.store.TOKENIZER_FILES: what model.json's tokenizer record hashes, and so
+    what a trained model must carry of its source's."""
+    source = shutil.copytree(tiny_bert, tmp_path / "source")
+    for name in TOKENIZER_FILES:
+        if not (source / name).exists():
+            (source / name).write_text("{}")
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    copy_tokenizer_files(str(source), str(trained))
+    assert [name for name in TOKENIZER_FILES if (trained / name).read_bytes() != (source / name).read_bytes()] == []
