@@ -21,7 +21,9 @@ from engine.models import check_bert_checkpoint
 from engine.shards import numpy_batch
 from engine.text import SentenceTokenizer
 from engine.writer import pending_shards, write_sharded
-from jobs.config import ConfigError, PipelineConfig, load_config
+from jobs.config import PATH_KEYS, ConfigError, PipelineConfig, get_key, load_config
+from jobs.environment import taskpt_version
+from jobs.paths import check_job_paths, job_working_dir, ray_job
 from jobs.plan import make_plan
 from trainer.local_ray import LOCAL_RUNTIME_ENV
 
@@ -38,11 +40,17 @@ def parse_args(stage: str, argv: list[str] | None) -> PipelineConfig:
     return load_config(args.config, args.overrides)
 
 
-def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool = True) -> int:
+def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool = True,
+                env: dict[str, str] | None = None) -> int:
     """Run `body(cfg, plan)` inside a Ray session; bad input ends with one line, exit code 2.
-    `trains`: whether the stage runs Ray Train (`ray_session`)."""
+    `trains`: whether the stage runs Ray Train (`ray_session`). `env`: the process environment
+    (default os.environ), which says whether this is a Ray job's driver."""
+    env = dict(os.environ) if env is None else env
     try:
         cfg = parse_args(stage, argv)
+        job = ray_job(env)
+        if job is not None:
+            announce_job(stage, cfg, job)
         check_model(cfg)
         plan = make_plan(cfg)
         with ray_session(cfg, trains=trains):
@@ -51,6 +59,17 @@ def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool
         print(f"taskpt {stage}: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def announce_job(stage: str, cfg: PipelineConfig, job: dict) -> None:
+    """A Ray job's first line: the code's version and every path it reads and writes; then the
+    check that it writes nothing into the job's uploaded working directory."""
+    reads = ", ".join(f"{key} {get_key(cfg, key)}" for key in PATH_KEYS if key != "store")
+    job_id = (job.get("metadata") or {}).get("job_submission_id", "")
+    say(stage, f"taskpt {taskpt_version()} in Ray job {job_id}; reads {reads}; writes under {cfg.store}")
+    working_dir = job_working_dir(job, os.getcwd())
+    if working_dir:
+        check_job_paths(cfg, working_dir)
 
 
 def check_model(cfg: PipelineConfig) -> None:

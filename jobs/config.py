@@ -134,6 +134,8 @@ class PipelineConfig:
     experiment: ExperimentConfig = dataclasses.field(default_factory=ExperimentConfig)
     seed: int = 42                      # the random baseline's draws and every training seed
     description: str = ""               # free text, printed with results
+    base_dir: str | None = None         # relative paths (PATH_KEYS) are read from here, a directory or URI
+                                        # (None: the directory the command runs in)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
@@ -153,13 +155,54 @@ def apply_override(raw: dict, assignment: str) -> None:
     node[leaf] = yaml.safe_load(text) if text.strip() else None
 
 
-def _absolute(path: str, base: str) -> str:
-    """Local paths are made absolute, relative to the directory the command runs in (a Ray
-    job's working_dir), so workers whose cwd differs resolve the same file."""
-    return path if "://" in path else os.path.abspath(os.path.join(base, os.path.expanduser(path)))
+# Every path the stages read or write, as config keys: what resolve_paths makes absolute and what
+# `taskpt submit` checks before upload. The store is the one they write.
+PATH_KEYS = ("model", "task.train", "task.dev", "task.test", "domain.corpus", "store")
 
 
-def load_config(path: str, overrides: list[str] = ()) -> PipelineConfig:
+def get_key(cfg: PipelineConfig, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def set_key(cfg: PipelineConfig, key: str, value) -> None:
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, leaf, value)
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def join_path(base: str, path: str) -> str:
+    """`path` read from `base`: absolute paths and URIs as they are; a URI base keeps its query
+    (`s3://bucket/p?endpoint_override=...`) after the joined path."""
+    path = os.path.expanduser(path)
+    if is_uri(path) or os.path.isabs(path):
+        return path
+    if is_uri(base):
+        root, _, query = base.partition("?")
+        return f"{root.rstrip('/')}/{path}" + (f"?{query}" if query else "")
+    return os.path.abspath(os.path.join(os.path.expanduser(base), path))
+
+
+def resolve_paths(cfg: PipelineConfig, cwd: str) -> None:
+    """Relative paths made absolute: read from `base_dir`, itself read from `cwd` (the directory
+    the command runs in; for a Ray job, its working_dir), so workers whose cwd differs resolve
+    the same file."""
+    base = join_path(cwd, cfg.base_dir) if cfg.base_dir else cwd
+    for key in PATH_KEYS:
+        set_key(cfg, key, join_path(base, get_key(cfg, key)))
+
+
+def load_config(path: str, overrides: list[str] = (), resolve: bool = True) -> PipelineConfig:
+    """The config file with `overrides` applied, validated; its paths made absolute unless
+    `resolve` is False (`taskpt submit` checks them as written)."""
     try:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
@@ -171,10 +214,8 @@ def load_config(path: str, overrides: list[str] = ()) -> PipelineConfig:
         apply_override(raw, assignment)
     cfg = build(PipelineConfig, raw)
     check(cfg)
-    base = os.getcwd()
-    cfg.model, cfg.store = _absolute(cfg.model, base), _absolute(cfg.store, base)
-    cfg.task.train, cfg.task.dev, cfg.task.test = (_absolute(p, base) for p in (cfg.task.train, cfg.task.dev, cfg.task.test))
-    cfg.domain.corpus = _absolute(cfg.domain.corpus, base)
+    if resolve:
+        resolve_paths(cfg, os.getcwd())
     return cfg
 
 

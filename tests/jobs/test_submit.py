@@ -1,6 +1,10 @@
-"""`taskpt submit | status | logs`: a real Ray head on loopback (`ray start --head`, job server
-on 127.0.0.1, token authentication on), a tagging job submitted through JobSubmissionClient
-with the project as its working_dir, and its dataset checked."""
+"""`taskpt submit | status | logs`: the request it builds, and README's two submit commands run
+as written against a real Ray head on loopback (`ray start --head`, job server on 127.0.0.1,
+token authentication on), their datasets checked in the user's store."""
+import glob
+import http.server
+import importlib.metadata
+import json
 import os
 import pathlib
 import shutil
@@ -8,14 +12,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+import torch
 
 from engine.contract import PREMASKED, read_manifest
+from engine.contract.store import commit_model
 from jobs.config import load_config
 from jobs.plan import make_plan
-from jobs.submit import EXCLUDES, auth_headers, job_request
+from jobs.submit import EXCLUDES, auth_headers, head_is_here, job_request, result_lines
 from jobs.submit import main as submit_main
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
@@ -27,13 +34,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def venv_env(**extra) -> dict[str, str]:
+    """This environment with the test's Python first on PATH (`taskpt`, `ray`, `python`)."""
+    return dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra)
+
+
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """A Ray head node on loopback with its job server; stopped (its whole process group) after."""
     from ray.job_submission import JobSubmissionClient
 
     dashboard = free_port()
-    env = dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = venv_env()
+    # As README does before `ray start --head`: a token for the head to check (kept if there is one).
+    subprocess.run(["ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
     log = tmp_path_factory.mktemp("head") / "head.log"
     head = subprocess.Popen(
         ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
@@ -69,36 +83,150 @@ def test_a_bad_config_key_fails_before_anything_is_uploaded(tmp_path, capsys):
 def test_the_job_runs_the_stage_module_from_the_uploaded_project(tmp_path_factory, tagging_project_maker):
     root = tmp_path_factory.mktemp("request")
     config = tagging_project_maker(root, documents=4, shard_documents=2)
-    request = job_request(config, "tag", ["tag.max_seq=24"], str(root))
+    request, lines = job_request(config, "tag", ["tag.max_seq=24"], str(root), head_here=True)
     assert request["entrypoint"] == "python -m jobs.tag tag.yaml tag.max_seq=24"
-    assert request["runtime_env"] == {"working_dir": str(root), "excludes": EXCLUDES}
+    # The inputs and the store inside the uploaded directory stay out of the upload.
+    assert request["runtime_env"] == {"working_dir": str(root), "excludes": EXCLUDES + [
+        "/train.tsv", "/dev.tsv", "/test.tsv", "/corpus.txt", "/store"]}
+    assert f"store: {root}/store (on this machine, where the job server runs)" in lines
     with pytest.raises(Exception, match="must be inside the working directory"):
-        job_request(config, "tag", [], str(PROJECT / "configs"))
+        job_request(config, "tag", [], str(PROJECT / "configs"), head_here=True)
+
+
+def test_install_gives_the_job_taskpts_requirements_pinned_as_installed_here(tmp_path_factory, tagging_project_maker):
+    from ray.runtime_env import RuntimeEnv
+
+    root = tmp_path_factory.mktemp("install")
+    config = tagging_project_maker(root, documents=2, shard_documents=2)
+    request, _ = job_request(config, "tag", [], str(root), head_here=True, install=True)
+    pip = request["runtime_env"]["pip"]
+    RuntimeEnv(**request["runtime_env"])  # Ray's own validation of the runtime_env
+    packages = {p.split("==")[0].split("[")[0]: p for p in pip["packages"]}
+    declared = {"torch", "transformers", "tokenizers", "pyarrow", "polars", "pyyaml", "packaging", "aiohttp",
+                "matplotlib"}
+    assert set(packages) == declared  # no test extras; no ray, the cluster's own runs the job
+    assert packages["torch"] == f"torch=={torch.__version__.split('+')[0]}"  # no local build label (+cpu)
+    assert packages["polars"] == f"polars=={importlib.metadata.version('polars')}"
+    assert "pip" not in job_request(config, "tag", [], str(root), head_here=True)[0]["runtime_env"]
+
+
+def test_a_relative_path_for_a_remote_job_server_is_refused_before_any_request(tmp_path, monkeypatch, capsys):
+    (tmp_path / "demo.yaml").write_text((PROJECT / "configs/demo.yaml").read_text())
+    monkeypatch.setattr("jobs.submit.client", lambda address: pytest.fail("the check let the submission through"))
+    assert submit_main([str(tmp_path / "demo.yaml"), "--working-dir", str(tmp_path),
+                        "--address", "http://10.0.0.5:8265"]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'model': data/demo/model is a relative path and the job server is not on this machine" in err
+
+
+class VersionServer(http.server.BaseHTTPRequestHandler):
+    """A job server's /api/version, answering with the session name the test gives it."""
+    session = ""
+
+    def do_GET(self):
+        body = json.dumps({"version": "4", "session_name": self.session}).encode()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_loopback_job_server_is_this_machine_only_when_its_session_is_here(tmp_path):
+    server = http.server.HTTPServer(("127.0.0.1", 0), type("Server", (VersionServer,), {"session": "session_1_2"}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{server.server_port}"
+    env = {"RAY_TMPDIR": str(tmp_path)}
+    try:
+        # An SSH tunnel (`ray dashboard cluster.yaml`): loopback, but the head's session is elsewhere.
+        assert not head_is_here(address, {}, env)
+        (tmp_path / "ray" / "session_1_2").mkdir(parents=True)
+        assert head_is_here(address, {}, env)
+        assert not head_is_here("http://10.0.0.5:8265", {}, env)  # not asked: not loopback
+    finally:
+        server.shutdown()
+
+
+def test_the_result_lines_of_a_log_say_what_was_written_where():
+    log = "\n".join([
+        "[taskpt run] taskpt 0.1.0 in Ray job raysubmit_X; reads model /m; writes under /s",
+        "[taskpt run] stage 1/6 finetune", "epoch 1 loss 0.5",
+        "[taskpt finetune] general: wrote /s/models/finetuned/a (best epoch 1, dev accuracy 0.7)",
+        "[taskpt tag] the random baseline (same masks per sentence): cache hit, /s/premasked/b",
+        "[taskpt run] done in 9s (finetune 9s). Written (or reused) under /s:",
+        "  tagger                             /s/models/tagger/c",
+        "  results                            /s/results/d",
+        "Job finished", "  indented but after the table"])
+    assert result_lines(log) == [
+        "[taskpt finetune] general: wrote /s/models/finetuned/a (best epoch 1, dev accuracy 0.7)",
+        "[taskpt tag] the random baseline (same masks per sentence): cache hit, /s/premasked/b",
+        "[taskpt run] done in 9s (finetune 9s). Written (or reused) under /s:",
+        "  tagger                             /s/models/tagger/c", "  results                            /s/results/d"]
+    assert result_lines("taskpt tag: error: config key 'store': ...\n") == ["taskpt tag: error: config key 'store': ..."]
+
+
+def readme_submit_commands() -> list[str]:
+    """The submit commands README and docs/cluster.md give for the demo config, as written."""
+    commands = []
+    for doc in ("README.md", "docs/cluster.md"):
+        for line in (PROJECT / doc).read_text().splitlines():
+            if "configs/demo.yaml" in line and ("taskpt submit" in line or "ray job submit" in line):
+                commands.append(line.split("  #")[0].strip())
+    return list(dict.fromkeys(commands))
+
+
+def make_demo_project(project: pathlib.Path, tiny_bert: str, tiny_tagger: str):
+    """This project's files, and under data/demo and store/demo what configs/demo.yaml names, at
+    test size: the tiny BERT as the model, a few labeled rows, a dialog corpus, and the tagger
+    committed in the store, so stage 4 can run. Returns the plan a local run would follow."""
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns(".git", ".venv", ".whl", "data", "store",
+                                                                   "__pycache__", ".pytest_cache", "*.egg-info"))
+    demo = project / "data/demo"
+    shutil.copytree(tiny_bert, demo / "model")
+    for split in ("train", "dev", "test"):
+        (demo / f"{split}.tsv").write_text("text\tlabel\ngood fun\t1\nbad mess\t0\n")
+    (demo / "corpus.csv").write_text("statement,reply\n" + "".join(
+        f"what a {w} movie.,it was {w} and slow!\n" for w in ("great", "bad", "boring", "charming", "dull", "funny")))
+    plan = make_plan(load_config(str(project / "configs/demo.yaml"), [f"base_dir={project}"]))
+    shutil.copytree(tiny_tagger, plan.tagger)
+    commit_model(plan.tagger, {"test": "tiny tagger"})
+    return plan
 
 
 @pytest.mark.slow
-def test_a_tagging_job_submitted_to_a_loopback_head_writes_its_dataset(ray_head, tmp_path_factory,
-                                                                        tagging_project_maker, capsys):
-    root = tmp_path_factory.mktemp("submitted")
-    project = root / "project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns(".git", ".venv", ".whl", "data", "store",
-                                                                   "__pycache__", ".pytest_cache", "*.egg-info"))
-    config = tagging_project_maker(root, documents=6, shard_documents=2, config_dir=project / "configs")
+def test_readmes_submit_commands_run_as_written_and_write_to_the_users_store(ray_head, tmp_path_factory, tiny_bert,
+                                                                              tiny_tagger):
+    submit_taskpt, submit_ray = readme_submit_commands()
+    assert submit_taskpt == "taskpt submit configs/demo.yaml --stage tag --follow"
+    assert submit_ray.startswith("RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 ")
+    project = tmp_path_factory.mktemp("readme") / "project"
+    plan = make_demo_project(project, tiny_bert, tiny_tagger)
+    env = venv_env(RAY_API_SERVER_ADDRESS=ray_head)  # taskpt submit's address; README's is 127.0.0.1:8265
 
-    assert submit_main([config, "--stage", "tag", "--address", ray_head, "--working-dir", str(project), "--follow"]) == 0
-    said = capsys.readouterr().out
+    def run(command: str) -> str:
+        done = subprocess.run(command, shell=True, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    said = run(submit_taskpt)
+    assert f"store: {project}/store/demo (from store/demo) (on this machine, where the job server runs)" in said
     job_id = said.split("submitted ", 1)[1].split()[0]
-    assert "[taskpt tag] wrote" in said and f"{job_id}: SUCCEEDED" in said
-
-    plan = make_plan(load_config(config))
+    assert f"[taskpt tag] wrote 12 sentences in 1 shard(s) to {plan.tagged}" in said and f"{job_id}: SUCCEEDED" in said
     manifest = read_manifest(plan.tagged)
-    assert manifest.kind == PREMASKED and [s.path for s in manifest.shards] == [
-        "file00000-doc000000000.parquet", "file00000-doc000000002.parquet", "file00000-doc000000004.parquet"]
-    assert read_manifest(plan.random_masks).rows == manifest.rows > 0
+    assert manifest.kind == PREMASKED and manifest.rows == 12 and read_manifest(plan.random_masks).rows == 12
+    # Nothing was written into Ray's copy of the project.
+    assert glob.glob("/tmp/ray/session_*/runtime_resources/working_dir_files/*/store") == []
 
-    assert submit_main([job_id, "--address", ray_head], command="status") == 0
-    assert f"{job_id}: SUCCEEDED  python -m jobs.tag configs/tag.yaml" in capsys.readouterr().out
-    assert submit_main([job_id, "--address", ray_head], command="logs") == 0
-    assert "[taskpt tag] wrote" in capsys.readouterr().out
-    assert submit_main([job_id, "--address", ray_head], command="stop") == 0
-    assert f"{job_id}: not running" in capsys.readouterr().out  # it had finished
+    status = run(f"taskpt status {job_id}")
+    assert f"{job_id}: SUCCEEDED  python -m jobs.tag configs/demo.yaml base_dir={project}" in status
+    assert f"  [taskpt tag] wrote 12 sentences in 1 shard(s) to {plan.tagged}" in status
+    assert "[taskpt tag] wrote" in run(f"taskpt logs {job_id}")
+    assert f"{job_id}: not running" in run(f"taskpt stop {job_id}")  # it had finished
+
+    shutil.rmtree(project / "store/demo/premasked")
+    said = run(submit_ray.replace("http://127.0.0.1:8265", ray_head))
+    assert f"[taskpt tag] taskpt {importlib.metadata.version('taskpt')} in Ray job raysubmit_" in said
+    assert f"[taskpt tag] wrote 12 sentences in 1 shard(s) to {plan.tagged}" in said
+    assert read_manifest(plan.tagged).rows == 12
+    assert glob.glob("/tmp/ray/session_*/runtime_resources/working_dir_files/*/store") == []
