@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None, command: str = "submit") -> int:
         parser.add_argument("id", help="the submission id `taskpt submit` printed")
         if command == "logs":
             parser.add_argument("--follow", action="store_true", help="keep printing until the job ends")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow options
     env = dict(os.environ)
     address = server_address(args.address, env)
     try:

@@ -114,7 +114,7 @@ def test_a_relative_path_for_a_remote_job_server_is_refused_before_any_request(t
     (tmp_path / "demo.yaml").write_text((PROJECT / "configs/demo.yaml").read_text())
     monkeypatch.setattr("jobs.submit.client", lambda address: pytest.fail("the check let the submission through"))
     assert submit_main([str(tmp_path / "demo.yaml"), "--working-dir", str(tmp_path),
-                        "--address", "http://10.0.0.5:8265"]) == 2
+                        "--address", "http://10.0.0.5:8265", "tag.max_seq=24"]) == 2  # overrides after options
     err = capsys.readouterr().err
     assert "config key 'model': data/demo/model is a relative path and the job server is not on this machine" in err
 
