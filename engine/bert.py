@@ -1,12 +1,14 @@
-"""BERT for inference in plain torch: the model actors' encoder, loaded from a Hugging Face
-checkpoint (config.json + safetensors) without importing transformers.
+"""BERT-architecture encoders for inference in plain torch: the model actors' encoder, loaded
+from a Hugging Face checkpoint (config.json + safetensors) without importing transformers.
 
 A model actor's process then imports torch alone: transformers' import took ~2.7 s on top of
 torch's ~1.4 s on 2 cores (fresh processes, warm bytecode cache), and every model actor paid it
-before its first batch (a scorer actor's construction: 4.4-5.0 s before, 1.7-2.0 s now;
-docs/performance.md). The layers are Hugging Face's BertForSequenceClassification /
-BertForTokenClassification at eval (no dropout), operation for operation; tests compare the
-logits with transformers' own. Weights keep Hugging Face's names, so a checkpoint loads as saved.
+before its first batch (a scorer actor's construction: 4.4-5.0 s with it, 1.7-2.0 s without;
+docs/performance.md). The layers are Hugging Face's BertFor... / RobertaFor... /
+XLMRobertaFor... SequenceClassification and TokenClassification at eval (no dropout), operation
+for operation; tests compare the logits with transformers' own. Weights keep Hugging Face's
+names (engine.models.ENGINE_FAMILIES says how each family's map onto the flattened layers), so a checkpoint
+loads as saved.
 """
 from __future__ import annotations
 
@@ -19,13 +21,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.contract import fs
-from engine.models import check_inference_config
+from engine.models import ENGINE_FAMILIES, Family, check_inference_config
 from engine.packed import Packing, packed_attention
 
 HEADS = {"BertForSequenceClassification": "sequence", "BertForTokenClassification": "token"}
-# Hugging Face's weight names -> the flattened layer's, applied in turn (the more specific first)
-RENAMES = (
-    ("bert.encoder.layer.", "layers."), ("bert.embeddings.", "embeddings."), ("bert.pooler.dense.", "pooler."),
+# Hugging Face's names inside an encoder layer -> the flattened layer's, applied in turn.
+LAYER_RENAMES = (
     (".attention.self.", "."), (".attention.output.dense.", ".attention_dense."),
     (".attention.output.LayerNorm.", ".attention_norm."), (".intermediate.dense.", ".intermediate."),
     (".output.dense.", ".output_dense."), (".output.LayerNorm.", ".output_norm."),
@@ -38,18 +39,20 @@ def load_bert(path: str, model_class: str, dtype, device) -> Bert:
     naming the checkpoint and the weight it lacks."""
     config = json.loads(fs.read_bytes(fs.join(path, "config.json")))
     check_inference_config(config, path)
+    family = ENGINE_FAMILIES[config["model_type"]]
     index = fs.join(path, "model.safetensors.index.json")
     files = sorted(set(json.loads(fs.read_bytes(index))["weight_map"].values())) if fs.is_file(index) \
         else ["model.safetensors"]
-    weights = {ours(key): value for name in files for key, value in safetensors(fs.join(path, name)).items()}
+    weights = {ours(key, family): value for name in files for key, value in safetensors(fs.join(path, name)).items()}
+    head = HEADS[model_class]
     if "classifier.weight" not in weights:
-        raise ValueError(f"{path}: the checkpoint has no classifier.weight (a {model_class} head)")
+        raise ValueError(f"{path}: the checkpoint has no classifier (a {head}-classification head)")
     with torch.device("meta"):  # shapes only; the checkpoint's tensors are assigned below
-        model = Bert(config, HEADS[model_class], num_labels=weights["classifier.weight"].shape[0])
+        model = Bert(config, head, num_labels=weights["classifier.weight"].shape[0])
     missing = sorted(set(model.state_dict()) - set(weights))
     if missing:
         raise ValueError(f"{path}: the checkpoint has no weight for {missing[0]} "
-                         f"({len(missing)} missing) of a {model_class}")
+                         f"({len(missing)} missing) of a {config['model_type']} {head}-classification model")
     model.load_state_dict({k: weights[k] for k in model.state_dict()}, assign=True)  # extra weights are ignored
     return model.to(device=device, dtype=dtype).eval()
 
@@ -66,10 +69,15 @@ def safetensors(path: str) -> dict:
     return load(fs.read_bytes(path))
 
 
-def ours(name: str) -> str:
-    """A Hugging Face BERT weight's name in `Bert`."""
-    for theirs, own in RENAMES:
+def ours(name: str, family: Family) -> str:
+    """A Hugging Face weight's name in `Bert`."""
+    renames = ((f"{family.prefix}.encoder.layer.", "layers."), (f"{family.prefix}.embeddings.", "embeddings."),
+               *family.head_renames)
+    for theirs, own in renames:
         name = name.replace(theirs, own)
+    if name.startswith("layers."):
+        for theirs, own in LAYER_RENAMES:
+            name = name.replace(theirs, own)
     return name
 
 
@@ -83,6 +91,8 @@ def activate(x, name: str):
 class Embeddings(nn.Module):
     def __init__(self, c: dict):
         super().__init__()
+        # RoBERTa's positions count from padding_idx + 1 (its pad token's id); BERT's from 0.
+        self.first_position = c["pad_token_id"] + 1 if ENGINE_FAMILIES[c["model_type"]].positions_after_padding else 0
         # Given weights to fill (_weight): a random init on the meta device costs ~1 s of imports.
         self.word_embeddings, self.position_embeddings, self.token_type_embeddings = (
             nn.Embedding(n, c["hidden_size"], _weight=torch.empty(n, c["hidden_size"]))
@@ -92,7 +102,7 @@ class Embeddings(nn.Module):
     def forward(self, input_ids, position_ids):
         # Every token is of segment 0; the sum in Hugging Face's order.
         x = self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
-        return self.LayerNorm(x + self.position_embeddings(position_ids))
+        return self.LayerNorm(x + self.position_embeddings(position_ids + self.first_position))
 
 
 class Layer(nn.Module):

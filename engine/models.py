@@ -1,6 +1,7 @@
 """Loading checkpoints for inference, and the base of every model actor."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,21 +11,42 @@ from engine.contract import fs
 from engine.errors import InputError
 from engine.packed import Packing
 
-SUPPORTED_MODEL_TYPES = ("bert",)
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """How a model_type's checkpoints map onto the model actors' encoder (engine.bert.Bert): the
+    encoder's weight prefix, the renames
+    of its sequence head (onto `pooler` + `classifier`), and where its position ids start."""
+    prefix: str
+    head_renames: tuple
+    positions_after_padding: bool  # RoBERTa: token j at position padding_idx + 1 + j
+
+
+ENGINE_FAMILIES = {
+    # BertForSequenceClassification: the pooler's dense + tanh on [CLS], then `classifier`.
+    "bert": Family("bert", (("bert.pooler.dense.", "pooler."),), positions_after_padding=False),
+    # RobertaClassificationHead: `classifier.dense` + tanh on <s>, then `classifier.out_proj`: the
+    # same operations under other names. A RobertaModel's own pooler is not part of it.
+    "roberta": Family("roberta", (("roberta.pooler.dense.", "unused_pooler."), ("classifier.dense.", "pooler."),
+                                  ("classifier.out_proj.", "classifier.")), positions_after_padding=True),
+}
+ENGINE_FAMILIES["xlm-roberta"] = ENGINE_FAMILIES["roberta"]  # XLM-R is RoBERTa's architecture
+SUPPORTED_MODEL_TYPES = tuple(ENGINE_FAMILIES)
 INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
 # config.json's hidden_act values the model actors' encoder (engine.bert) runs, as Hugging Face does
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 
-def check_bert_checkpoint(path: str, key: str = "model") -> dict:
-    """The checkpoint's config.json, after checking it is a BERT model with a fast tokenizer."""
+def check_checkpoint(path: str, key: str = "model") -> dict:
+    """The checkpoint's config.json, after checking it is of a supported family
+    (SUPPORTED_MODEL_TYPES), with a fast tokenizer and safetensors weights."""
     config_path = fs.join(path, "config.json")
     if not fs.is_file(config_path):
         raise InputError(f"{key}: {path} is not a Hugging Face checkpoint directory (no config.json)")
     config = json.loads(fs.read_bytes(config_path))
     if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
-        raise InputError(f"{key}: {path} has model_type {config.get('model_type')!r}; taskpt "
-                         f"supports BERT-family encoders with model_type in {SUPPORTED_MODEL_TYPES}")
+        raise InputError(f"{key}: {path} has model_type {config.get('model_type')!r}; taskpt supports "
+                         f"model_type {', '.join(SUPPORTED_MODEL_TYPES)}")
     if not fs.is_file(fs.join(path, "tokenizer.json")):
         raise InputError(f"{key}: {path} has no tokenizer.json (a fast tokenizer is required)")
     if not any(fs.is_file(fs.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json")):

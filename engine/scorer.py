@@ -12,7 +12,7 @@ import pyarrow as pa
 from engine.contract import IMPORTANCE, SCHEMAS
 from engine.models import ModelActor, list_column, ragged_index, round_up
 from engine.rule_passes import group_starts, rolling_starts, steps_by_pass
-from engine.stopwords import stopword_mask
+from engine.stopwords import StopWords
 
 
 def importance_decisions(classify, lengths: np.ndarray, values: np.ndarray, labels: np.ndarray, p_full: np.ndarray,
@@ -122,7 +122,7 @@ class ImportanceScorer(ModelActor):
                  pack: bool | None = None, compile_model: bool = False):
         super().__init__(model_path, max_batch_tokens, dtype, cpu_threads, pack, compile_model)
         self.delta = delta
-        self.stopwords = stopword_mask(self.tokenizer) if filter_stopwords else None
+        self.stopwords = StopWords(self.tokenizer.forms) if filter_stopwords else None
 
     def schedule(self, lengths: np.ndarray) -> np.ndarray:
         """The pass each sentence of `lengths` wordpieces starts in (engine.rule_passes). Packed
@@ -152,7 +152,7 @@ class ImportanceScorer(ModelActor):
         # The tagger's targets: misclassified sentences all 0, stop words 0.
         targets = important & np.repeat(correct, lengths)
         if self.stopwords is not None:
-            targets &= ~self.stopwords[values]
+            targets &= ~self.stopwords.at(values, offsets)
         row_offsets = pa.array(offsets, pa.int32())
         return pa.table({
             "example_id": rows.column("example_id").cast(pa.int64()),

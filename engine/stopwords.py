@@ -1,5 +1,10 @@
-"""English stop words (NLTK's list, as the published code used). A wordpiece is a stop word
-when it is a whole word (not a `##` continuation) in this list."""
+"""English stop words (NLTK's list, as the published code used). A token is a stop word when it
+is a whole word whose text, without the tokenizer's marker, is in this list: it starts a word
+and the next token starts another (or is punctuation, or ends the sentence). So neither the `##s`
+of WordPiece nor an unmarked `s` after `Ġmovie` (byte-level BPE) nor the `▁s` of `▁s lo w`
+(Unigram) is one."""
+import string
+
 import numpy as np
 
 ENGLISH = frozenset("""
@@ -16,7 +21,20 @@ needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn
 """.split())
 
 
-def stopword_mask(tokenizer) -> np.ndarray:
-    """Boolean per vocabulary id: True where the wordpiece is an English stop word."""
-    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return np.array([t.lower() in ENGLISH for t in tokens], dtype=bool)
+class StopWords:
+    """The stop-word test for one tokenizer (engine.token_forms.TokenForms)."""
+
+    def __init__(self, forms):
+        self.forms = forms
+        # Per vocabulary id: its text is a stop word (specials never are), or it is punctuation.
+        self.ids = np.array([s.lower() in ENGLISH for s in forms.surfaces], dtype=bool) & ~forms.special
+        self.punctuation = np.array([bool(s) and all(c in string.punctuation for c in s) for s in forms.surfaces])
+
+    def at(self, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Bool per position of rows (`values` flat, row b at offsets[b]:offsets[b + 1])."""
+        punctuation = self.punctuation[values]
+        starts = self.forms.starts(values, offsets)
+        starts[1:] |= punctuation[:-1]  # "(the": BPE's "the" after "Ġ(" starts a word
+        ends = np.ones(len(values), dtype=bool)
+        ends[:-1] = starts[1:] | punctuation[1:]  # "it,": BPE's "," after "Ġit" ends one
+        return self.ids[values] & starts & ends

@@ -1,6 +1,7 @@
 """Sentence splitting and wordpiece tokenization with the model's fast tokenizer."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import itertools
@@ -60,7 +61,8 @@ class ModelTokens:
     """What a model actor needs of its checkpoint's tokenizer, read with the `tokenizers`
     library alone (no transformers): the ids of the [CLS], [SEP] and [PAD] tokens as the
     checkpoint names them (tokenizer_config.json, else special_tokens_map.json, else BERT's
-    names), and every id's token (`convert_ids_to_tokens`, `len`: the stop-word mask)."""
+    names), every id's token (`convert_ids_to_tokens`, `len`), and what the tokens say of
+    words (`forms`: the stop words)."""
 
     SPECIAL = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]"}
 
@@ -79,6 +81,14 @@ class ModelTokens:
                 raise ValueError(f"{model_path}: the {key} {token!r} is not in tokenizer.json's vocabulary")
             setattr(self, f"{key}_id", token_id)
         self.tokens = [tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())]
+        self._tokenizer = tokenizer
+
+    @functools.cached_property
+    def forms(self):
+        """engine.token_forms.TokenForms of this tokenizer (worked out when first asked for)."""
+        from engine.token_forms import TokenForms
+
+        return TokenForms.from_spec(json.loads(self._tokenizer.to_str()), self.tokens)
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -17,7 +17,7 @@ from engine.contract.verify import reopen_damaged
 from engine.corpus import check_corpus, corpus_files
 from engine.errors import InputError
 from engine.labeled import encode_labels, label_set, load_labeled
-from engine.models import check_bert_checkpoint
+from engine.models import check_checkpoint
 from engine.shards import numpy_batch
 from engine.text import SentenceTokenizer
 from engine.writer import pending_shards, write_sharded
@@ -73,9 +73,9 @@ def announce_job(stage: str, cfg: PipelineConfig, job: dict) -> None:
 
 
 def check_model(cfg: PipelineConfig) -> None:
-    """The general model is a BERT checkpoint the configured model actors can run (the scorer
+    """The general model is a checkpoint of a family the model actors run (the scorer
     and the tagger are fine-tuned from it, so they share its architecture)."""
-    check_bert_checkpoint(cfg.model)
+    check_checkpoint(cfg.model)
 
 
 @contextlib.contextmanager

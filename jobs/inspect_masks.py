@@ -1,5 +1,5 @@
 """`taskpt inspect ID`: what the tagger thinks is task-important. Prints sentences of a
-`premasked` dataset with their masked wordpieces highlighted, the share of masks per word
+`premasked` dataset with their masked tokens highlighted, the share of masks per word
 class, and the most-masked words.
 
     taskpt inspect ID (CONFIG.yaml | --store PATH) [--sentences 20] [--rows 5000]
@@ -16,7 +16,7 @@ from engine.contract import PREMASKED, read_manifest, read_rows
 from engine.contract.manifest import ManifestError
 from engine.contract.verify import find_dataset
 from engine.mask_report import class_shares, most_masked, render, token_table
-from engine.text import load_tokenizer
+from engine.token_forms import TokenForms
 from jobs.config import ConfigError
 from jobs.store import resolve_store, store_argument
 
@@ -41,14 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ManifestError) as e:
         print(f"taskpt inspect: error: {e}", file=sys.stderr)
         return 2
-    tokenizer_dir = manifest.model  # the tagger's directory carries the tokenizer
-    tokenizer = load_tokenizer(tokenizer_dir)
+    forms = TokenForms.for_model(manifest.model)  # the tagger's directory carries the tokenizer
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(f"{directory}\n{manifest.rows} sentences, {manifest.tokens} wordpieces; masks: {manifest.params}\n")
+    print(f"{directory}\n{manifest.rows} sentences, {manifest.tokens} tokens; masks: {manifest.params}\n")
     for ids, positions in zip(rows.column("input_ids").to_pylist()[: args.sentences],
                               rows.column("mask_positions").to_pylist()):
-        print("  " + render(tokenizer.convert_ids_to_tokens(ids), positions, color))
-    tokens = token_table(rows, tokenizer)
+        print("  " + render(ids, positions, forms, color))
+    tokens = token_table(rows, forms)
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3):
         print(f"\nmasks per word class (first {rows.num_rows} sentences):")
         print(class_shares(tokens))

@@ -5,15 +5,17 @@ python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
 import functools
+import json
 import sys
 
-from engine.contract import IMPORTANCE, is_complete, model_is_complete
+from engine.contract import IMPORTANCE, fs, is_complete, model_is_complete
 from engine.text import load_tokenizer, tokenizer_record
 from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
 from jobs.graph import run_steps
 from jobs.plan import CONTINUES_FROM
 from trainer.data import pretraining_rows
 from trainer.objectives import MaskedLM
+from trainer.objectives.masked_lm import lm_head_in_checkpoint
 from trainer.run import fit
 
 STORED_MASKS = ("selective", "random")
@@ -42,8 +44,12 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     if held.count() == 0:
         raise StageError(f"pretrain.holdout={p.holdout} holds out no document of {dataset}; raise it")
     objective = masked_lm_objective(cfg.model, p, stored)
-    say("pretrain", f"{arm}: masked-LM from {start} on {dataset} "
-                    f"({'stored' if stored else 'dynamic'} masks; a checkpoint without an MLM head gets a fresh one)")
+    say("pretrain", f"{arm}: masked-LM from {start} on {dataset} ({'stored' if stored else 'dynamic'} masks)")
+    start_config = json.loads(fs.read_bytes(fs.join(start, "config.json")))
+    if not lm_head_in_checkpoint(start, start_config["model_type"]):
+        tied = start_config.get("tie_word_embeddings", True)  # as the family's config ties them
+        say("pretrain", f"{arm}: {start} has no masked-LM head: it starts fresh"
+                        + (", its decoder tied to the input embeddings" if tied else ""))
     metrics = fit(objective, p, start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
                   info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset,
                         "tokenizer": tokenizer_record(start)}, share=stage_share(cfg),

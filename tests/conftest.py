@@ -42,9 +42,60 @@ def build_tiny_bert(path, num_labels: int = 2, seed: int = 0, hidden: int = 32, 
     return str(path)
 
 
+# The byte-level BPE and Unigram tokenizers' special tokens, in RoBERTa's id order (<pad> = 1).
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def build_tiny_roberta(path, model_type: str = "roberta", seed: int = 0, hidden: int = 32, layers: int = 2) -> str:
+    """A randomly initialised 2-layer RoBERTa (model_type "roberta": a byte-level BPE tokenizer,
+    `Ġ` marking word starts) or XLM-R ("xlm-roberta": a SentencePiece Unigram tokenizer, `▁`),
+    each tokenizer trained here on WORDS, saved as a Hugging Face directory."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    os.makedirs(path, exist_ok=True)
+    texts = [" ".join(WORDS[i:i + 7]) + "." for i in range(0, len(WORDS), 3)]
+    texts += [t.capitalize() + " " + t for t in texts]
+    if model_type == "roberta":
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=700, special_tokens=ROBERTA_SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False))
+        fast, config_class = transformers.RobertaTokenizerFast, transformers.RobertaConfig
+    else:
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        tokenizer.train_from_iterator(texts, trainers.UnigramTrainer(
+            vocab_size=250, special_tokens=ROBERTA_SPECIALS, unk_token="<unk>", show_progress=False))
+        fast, config_class = transformers.XLMRobertaTokenizerFast, transformers.XLMRobertaConfig
+    named = dict(zip(("bos_token", "pad_token", "eos_token", "unk_token", "mask_token"), ROBERTA_SPECIALS))
+    hf_tokenizer = fast(tokenizer_object=tokenizer, cls_token="<s>", sep_token="</s>", **named)
+    hf_tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = config_class(vocab_size=len(hf_tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                          num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=300 + 2,
+                          pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, type_vocab_size=1)
+    transformers.AutoModel.from_config(config).save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> str:
+    return build_tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"), "roberta")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr(tmp_path_factory) -> str:
+    return build_tiny_roberta(tmp_path_factory.mktemp("tiny-xlmr"), "xlm-roberta")
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +151,8 @@ def node_loss(tmp_path_factory):
 
 
 def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
-    """The tiny BERT with a (random, fixed) task head saved, so every load gives the same model."""
+    """A tiny model with a (random, fixed) task head saved, so every load gives the same model.
+    `model_class`: a transformers class name (BertForTokenClassification, AutoModelFor...)."""
     import shutil
 
     import torch
@@ -108,11 +160,13 @@ def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
 
     torch.manual_seed(seed)
     model = getattr(transformers, model_class).from_pretrained(base, num_labels=2)
+    head = getattr(model.classifier, "out_proj", model.classifier)  # RoBERTa's sequence head ends in out_proj
     with torch.no_grad():  # a large random head, so that outputs differ visibly between inputs
-        model.classifier.weight.normal_(0.0, 2.0)
+        head.weight.normal_(0.0, 2.0)
     model.save_pretrained(path)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-        shutil.copy(os.path.join(base, name), os.path.join(path, name))
+        if os.path.exists(os.path.join(base, name)):
+            shutil.copy(os.path.join(base, name), os.path.join(path, name))
     return str(path)
 
 
@@ -124,6 +178,18 @@ def tiny_classifier(tiny_bert, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_tagger(tiny_bert, tmp_path_factory) -> str:
     return save_with_head(tiny_bert, tmp_path_factory.mktemp("tiny-tagger"), "BertForTokenClassification")
+
+
+@pytest.fixture(scope="session")
+def family_models(tiny_bert, tiny_classifier, tiny_tagger, tiny_roberta, tiny_xlmr, tmp_path_factory) -> dict:
+    """model_type -> (encoder, sequence classifier, token tagger): tiny models of every family
+    the model actors run on the engine's own forward."""
+    models = {"bert": (tiny_bert, tiny_classifier, tiny_tagger)}
+    for model_type, base in (("roberta", tiny_roberta), ("xlm-roberta", tiny_xlmr)):
+        models[model_type] = (base, save_with_head(base, tmp_path_factory.mktemp("classifier"),
+                                                   "AutoModelForSequenceClassification"),
+                              save_with_head(base, tmp_path_factory.mktemp("tagger"), "AutoModelForTokenClassification"))
+    return models
 
 
 @pytest.fixture(scope="session")

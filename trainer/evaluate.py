@@ -19,11 +19,11 @@ _LOADING = threading.Lock()
 
 def predict(model_dir: str, rows: list[np.ndarray], max_seq: int, batch_size: int = 128) -> tuple[np.ndarray, int]:
     """(the predicted class of every row, the model's number of classes)."""
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with _LOADING:
-        model = BertForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
         tok = AutoTokenizer.from_pretrained(model_dir)
     objective = SequenceClassification(num_labels=model.config.num_labels, cls_id=tok.cls_token_id,
                                        sep_id=tok.sep_token_id, pad_id=tok.pad_token_id, max_seq=max_seq)

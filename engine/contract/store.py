@@ -16,7 +16,7 @@ MODEL_MARKER = "model.json"
 # BERT-family tokenizer from. A trained model carries its source's, byte for byte; the order is
 # the order model.json's tokenizer record hashes them in.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt")
+                   "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spm.model")
 
 
 def dataset_path(store: str, kind: str, fingerprint: str) -> str:

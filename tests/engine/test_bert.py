@@ -7,11 +7,17 @@ import sys
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertForSequenceClassification, BertForTokenClassification
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
 
 from engine.bert import load_bert
 from engine.errors import InputError
-from engine.models import additive_mask, check_bert_checkpoint
+from engine.models import additive_mask, check_checkpoint
 from engine.text import ModelTokens
 
 IDS = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 3, 0, 0, 0], [2, 15, 16, 17, 3, 0]])
@@ -36,6 +42,30 @@ def test_padded_logits_equal_hugging_faces(tiny_classifier, tiny_tagger, model_c
         torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta"])
+@pytest.mark.parametrize("head", ["sequence", "token"])
+def test_roberta_and_xlm_r_logits_equal_hugging_faces(family_models, model_type, head):
+    """Their positions start after the pad token's id and their sequence head has other names:
+    the engine's forward gives transformers' logits on right-padded rows."""
+    _, classifier, tagger = family_models[model_type]
+    path, auto, ours_class = ((classifier, AutoModelForSequenceClassification, "BertForSequenceClassification")
+                              if head == "sequence" else (tagger, AutoModelForTokenClassification,
+                                                          "BertForTokenClassification"))
+    tokens = ModelTokens(path)
+    ids = IDS.clone()
+    ids[ids == 0], ids[ids == 2], ids[ids == 3] = tokens.pad_token_id, tokens.cls_token_id, tokens.sep_token_id
+    seen = ids != tokens.pad_token_id
+    theirs = auto.from_pretrained(path).eval()
+    assert theirs.config.model_type == model_type
+    ours = load_bert(path, ours_class, torch.float32, torch.device("cpu"))
+    with torch.inference_mode():
+        expected = theirs(input_ids=ids, attention_mask=seen.long()).logits
+        got = ours(input_ids=ids, attention_mask=additive_mask(seen, torch.float32))
+    if head == "token":
+        got, expected = got[seen], expected[seen]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("hidden_act", ["gelu_new", "relu"])
 def test_other_activations_hugging_face_runs_give_its_logits(tiny_classifier, tmp_path, hidden_act):
     path = tmp_path / "model"
@@ -56,13 +86,13 @@ def test_a_checkpoint_asking_for_what_the_encoder_does_not_run_is_refused_by_key
     config = json.loads((path / "config.json").read_text())
     (path / "config.json").write_text(json.dumps({**config, key: value}))
     with pytest.raises(InputError, match=f"model: {path}: config.json {key}"):
-        check_bert_checkpoint(str(path))
+        check_checkpoint(str(path))
     with pytest.raises(InputError, match=key):
         load_bert(str(path), "BertForSequenceClassification", torch.float32, torch.device("cpu"))
 
 
 def test_a_checkpoint_without_a_classifier_is_refused_by_file(tiny_bert):
-    with pytest.raises(ValueError, match=f"{tiny_bert}: the checkpoint has no classifier.weight"):
+    with pytest.raises(ValueError, match=rf"{tiny_bert}: the checkpoint has no classifier \(a token-classification head\)"):
         load_bert(tiny_bert, "BertForTokenClassification", torch.float32, torch.device("cpu"))
 
 

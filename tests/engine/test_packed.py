@@ -32,6 +32,20 @@ def test_packed_logits_equal_each_sequence_run_alone_by_hugging_face(tiny_classi
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta"])
+def test_packed_roberta_logits_equal_each_sequence_run_alone_by_hugging_face(family_models, model_type):
+    """Positions count from padding_idx + 1 in a packed pass too."""
+    from transformers import AutoModelForTokenClassification
+
+    path = family_models[model_type][2]
+    model = AutoModelForTokenClassification.from_pretrained(path).eval()
+    ours = load_bert(path, "BertForTokenClassification", torch.float32, torch.device("cpu"))
+    sequences, ids, positions, cu = _packed(LENGTHS)
+    with torch.inference_mode():
+        expected = torch.cat([model(input_ids=s[None]).logits[0] for s in sequences])
+        torch.testing.assert_close(ours.packed(ids, positions, Packing(cu, max(LENGTHS))), expected, atol=1e-5, rtol=1e-5)
+
+
 def test_packed_attention_keeps_sequences_apart():
     """Query t sees only its own sequence's keys: changing another sequence changes nothing."""
     generator = torch.Generator().manual_seed(1)

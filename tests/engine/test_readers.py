@@ -7,7 +7,7 @@ import pytest
 from engine.corpus import check_corpus, corpus_files, file_documents
 from engine.errors import InputError
 from engine.labeled import encode_labels, label_set, load_labeled
-from engine.models import check_bert_checkpoint
+from engine.models import check_checkpoint
 from engine.readers import read_table
 
 
@@ -85,10 +85,10 @@ def test_corpus_glob_that_matches_nothing_names_the_key(tmp_path):
 def test_a_checkpoint_that_is_not_bert_is_refused(tmp_path, tiny_bert):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(InputError, match="model: .* has model_type 'gpt2'"):
-        check_bert_checkpoint(str(tmp_path))
+        check_checkpoint(str(tmp_path))
     with pytest.raises(InputError, match="no config.json"):
-        check_bert_checkpoint(str(tmp_path / "missing"))
-    assert check_bert_checkpoint(tiny_bert)["model_type"] == "bert"
+        check_checkpoint(str(tmp_path / "missing"))
+    assert check_checkpoint(tiny_bert)["model_type"] == "bert"
 
 
 def test_a_pickled_checkpoint_is_refused_and_never_unpickled(tiny_tagger, tmp_path):
@@ -107,7 +107,7 @@ def test_a_pickled_checkpoint_is_refused_and_never_unpickled(tiny_tagger, tmp_pa
         shutil.copy(f"{tiny_tagger}/{name}", pickled / name)
     assert (pickled / "pytorch_model.bin").exists() and not (pickled / "model.safetensors").exists()
     with pytest.raises(InputError, match="no safetensors weights"):
-        check_bert_checkpoint(str(pickled))
+        check_checkpoint(str(pickled))
     with pytest.raises(OSError, match="safetensors"):  # the loaders ask for safetensors only
         MaskTagger(str(pickled))
 

@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from transformers import BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 
 from engine.models import length_batches
 from engine.rule_passes import group_starts, pass_groups, pass_tokens, rolling_starts
 from engine.scorer import ImportanceScorer, importance_decisions
-from engine.stopwords import ENGLISH
+from engine.stopwords import ENGLISH, StopWords
 from engine.text import load_tokenizer
+from engine.token_forms import TokenForms
 
 SENTENCES = [
     "the movie was great fun and the acting was wonderful",
@@ -65,9 +66,52 @@ def _score(scorer, rows, labels):
 
 
 def _predicted_labels(model_dir, rows):
-    model = BertForSequenceClassification.from_pretrained(model_dir).eval()
+    model, tokenizer = AutoModelForSequenceClassification.from_pretrained(model_dir).eval(), load_tokenizer(model_dir)
     with torch.no_grad():
-        return np.array([int(model(input_ids=torch.tensor([[2, *r, 3]])).logits.argmax()) for r in rows])
+        return np.array([int(model(input_ids=torch.tensor([[tokenizer.cls_token_id, *r, tokenizer.sep_token_id]]))
+                             .logits.argmax()) for r in rows])
+
+
+@pytest.mark.parametrize("pack", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta"])
+def test_roberta_and_xlm_r_importance_equals_the_one_sentence_reference(family_models, model_type, pack):
+    path = family_models[model_type][1]
+    tokenizer = load_tokenizer(path)
+    rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    labels = _predicted_labels(path, rows)  # every sentence correct: all are scored
+    # The threshold at the median |S| of the first steps, so that decisions mix whatever the random weights.
+    delta = float(np.median([abs(x) for x in _first_step_scores(model, tokenizer, rows, labels)]))
+    scorer = ImportanceScorer(path, delta=delta, filter_stopwords=False, max_batch_tokens=64, pack=pack)
+    decisions = [r["important"] for r in _score(scorer, rows, labels).to_pylist()]
+    expected = [reference_importance(model, tokenizer, list(r), int(y), delta) for r, y in zip(rows, labels)]
+    assert decisions == expected
+    assert any(any(d) for d in decisions) and not all(all(d) for d in decisions), "the case must mix decisions"
+
+
+def _first_step_scores(model, tokenizer, rows, labels):
+    """S(w_1) of every sentence: P_full minus P of its first token alone."""
+    def prob(tokens, label):
+        x = torch.tensor([[tokenizer.cls_token_id, *tokens, tokenizer.sep_token_id]])
+        with torch.no_grad():
+            return model(input_ids=x).logits.float().softmax(-1)[0, label].item()
+    return [prob(list(r), y) - prob(list(r[:1]), y) for r, y in zip(rows, labels)]
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta"])
+def test_whole_word_stop_words_never_get_label_one_whatever_the_tokenizer(family_models, model_type):
+    path = family_models[model_type][1]
+    tokenizer = load_tokenizer(path)
+    scorer = ImportanceScorer(path, delta=1.0, filter_stopwords=True)  # delta 1: every token important
+    rows = [np.array(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in SENTENCES]
+    stop = StopWords(TokenForms.for_model(path))
+    seen_stop = 0
+    for row in _score(scorer, rows, _predicted_labels(path, rows)).to_pylist():
+        ids = np.array(row["input_ids"])
+        for is_stop, important, label in zip(stop.at(ids, np.array([0, len(ids)])), row["important"], row["labels"]):
+            assert label == (0 if is_stop else int(important and row["correct"]))
+            seen_stop += int(is_stop)
+    assert seen_stop >= 10  # "the", "and", "was", "a", "of", "i", "it", "what", "with", "no", "but", "have", "in"
 
 
 def test_misclassified_sentences_train_the_tagger_on_all_zero_labels(tiny_classifier):

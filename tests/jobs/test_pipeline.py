@@ -118,6 +118,41 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
 
 
 @pytest.mark.slow
+def test_run_completes_every_stage_on_a_roberta_checkpoint_with_its_own_tokens(local_ray, tiny_project, tiny_roberta,
+                                                                              tmp_path, capsys):
+    """A byte-level BPE tokenizer (`Ġ`), <s> </s> <pad> <mask>, positions after the pad id, and
+    a model with no masked-LM head: every stage runs, on the engine's forward where it has one."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from engine.tagger import mask_budget
+
+    _, bert_config = tiny_project
+    raw = yaml.safe_load(pathlib.Path(bert_config).read_text())
+    raw.update(model=tiny_roberta, store=str(tmp_path / "store"))
+    raw["pretrain"]["arms"] = ["selective"]
+    config = tmp_path / "roberta.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert run_main([str(config)]) == 0
+    said = capsys.readouterr().out
+    plan = make_plan(load_config(str(config)))
+    assert f"selective: {tiny_roberta} has no masked-LM head: it starts fresh, its decoder tied to the input " \
+           "embeddings" in said
+
+    rows = read_all(plan.premasked)
+    specials = set(AutoTokenizer.from_pretrained(tiny_roberta).all_special_ids)
+    assert rows["mask_positions"].list.len().sum() > 0
+    for ids, scores, masks in zip(rows["input_ids"].to_list(), rows["scores"].to_list(),
+                                  rows["mask_positions"].to_list()):
+        assert not specials & set(ids)  # the rows hold the sentence's tokens; specials come with training
+        assert masks == select_masks(np.array(scores, np.float32), 0.15).tolist()
+        assert len(masks) <= mask_budget(len(ids), 0.15)
+    pretrained = AutoModelForMaskedLM.from_pretrained(plan.pretrained["selective"])
+    assert pretrained.config.model_type == "roberta"
+    results = json.loads(pathlib.Path(plan.results, "results.json").read_text())
+    assert [a["arm"] for a in results["arms"]] == ["general", "selective"]
+
+
+@pytest.mark.slow
 def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_both(local_ray, tiny_project, monkeypatch, capsys):
     """After the run above, on its datasets; Ray Train is replaced by a recorder that writes a
     committed copy of the start model (a real masked-LM fit is what tests/trainer covers, and two

@@ -1,5 +1,6 @@
 """Batches, masks and saved checkpoints of the training objectives."""
 import numpy as np
+import pytest
 import torch
 from transformers import BertForMaskedLM, BertForSequenceClassification
 
@@ -69,15 +70,25 @@ def test_masked_lm_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, 
         torch.testing.assert_close(at_positions[0], loaded(input_ids=x).logits[0, 3])
 
 
-def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logits_and_gradients(tiny_bert):
+# Each family's special token ids: BERT's [CLS] [SEP] [PAD] [MASK], RoBERTa's <s> </s> <pad> <mask>.
+FAMILY_IDS = {"bert": (dict(cls_id=2, sep_id=3, pad_id=0), 4), "roberta": (dict(cls_id=0, sep_id=2, pad_id=1), 4),
+              "xlm-roberta": (dict(cls_id=0, sep_id=2, pad_id=1), 4)}
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta"])
+def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logits_and_gradients(family_models,
+                                                                                              model_type):
     """Its queries, attention output and feed-forward run at the masked positions alone; in eval
-    mode (no dropout) the loss, the logits and every weight's gradient are the whole model's."""
-    obj = MaskedLM(masking="dynamic", vocab_size=100, mask_id=4, special_ids=[0, 1, 2, 3, 4], max_predictions=6,
-                   mask_prob=0.3, seed=0, max_seq=64, **IDS)
+    mode (no dropout) the loss, the logits and every weight's gradient are the whole model's,
+    the family's masked-LM head included."""
+    specials, mask_id = FAMILY_IDS[model_type]
+    obj = MaskedLM(masking="dynamic", vocab_size=100, mask_id=mask_id, special_ids=[0, 1, 2, 3, 4], max_predictions=6,
+                   mask_prob=0.3, seed=0, max_seq=64, **specials)
     rng = np.random.default_rng(0)
     rows = [rng.integers(5, 100, n) for n in (20, 3, 14, 9)]  # padded rows, a row with one mask
     batch = obj.collate({"input_ids": rows}, rng=rng)
-    module = obj.build_model(tiny_bert).eval()
+    module = obj.build_model(family_models[model_type][0]).eval()
+    assert module.mlm.config.model_type == model_type and module.last_at_masks
     results = {}
     for at_masks in (True, False):
         module.last_at_masks = at_masks
@@ -89,6 +100,7 @@ def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logi
     torch.testing.assert_close(loss, whole_loss)
     torch.testing.assert_close(logits, whole_logits)
     assert grads.keys() == whole_grads.keys() and any("layer.1." in n for n in grads)  # the last layer learns too
+    assert any(n.startswith(f"mlm.{module.head_name}.") for n in grads)  # and the head
     for name in grads:
         torch.testing.assert_close(grads[name], whole_grads[name], rtol=1e-4, atol=1e-6, msg=name)
     module.train()  # with dropout: runs, a finite loss
@@ -102,3 +114,16 @@ def test_classifier_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert,
     with torch.no_grad():
         torch.testing.assert_close(BertForSequenceClassification.from_pretrained(tmp_path).eval()(input_ids=x).logits,
                                    model(input_ids=x).logits)
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta"])
+def test_a_sentence_encoder_has_no_masked_lm_head_and_a_saved_masked_lm_has_its_familys(family_models, model_type,
+                                                                                         tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from trainer.objectives.masked_lm import lm_head_in_checkpoint
+
+    encoder = family_models[model_type][0]
+    assert not lm_head_in_checkpoint(encoder, model_type)
+    AutoModelForMaskedLM.from_pretrained(encoder).save_pretrained(tmp_path)
+    assert lm_head_in_checkpoint(str(tmp_path), model_type)

@@ -16,10 +16,11 @@ class SequenceClassification(Objective):
         self.num_labels = num_labels
 
     def build_model(self, model_path):
-        from transformers import BertForSequenceClassification
+        from transformers import AutoModelForSequenceClassification
 
         # From a masked-LM or encoder checkpoint the classifier head starts fresh.
-        return BertForSequenceClassification.from_pretrained(model_path, num_labels=self.num_labels, use_safetensors=True)
+        return AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=self.num_labels,
+                                                                  use_safetensors=True)
 
     def collate(self, batch, train=True, rng=None):
         ids, attention = self.pad(batch["input_ids"])

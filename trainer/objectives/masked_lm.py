@@ -8,11 +8,32 @@ import torch
 from trainer.objectives.base import Objective
 
 MASKINGS = ("stored", "dynamic")
+# Each family's masked-LM head module in its ...ForMaskedLM (hidden states (..., H) -> logits (..., V)).
+LM_HEADS = {"bert": "cls", "roberta": "lm_head", "xlm-roberta": "lm_head"}
+
+
+def lm_head_in_checkpoint(model_path: str, model_type: str) -> bool:
+    """Whether the checkpoint's weights hold a masked-LM head (a sentence encoder or a
+    classifier has none: pretraining starts one fresh). Reads the safetensors headers only."""
+    import json
+    import os
+
+    from safetensors import safe_open
+
+    index = os.path.join(model_path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as f:
+            names = json.load(f)["weight_map"]
+    else:
+        with safe_open(os.path.join(model_path, "model.safetensors"), "pt") as f:
+            names = list(f.keys())
+    return any(name.startswith(LM_HEADS[model_type] + ".") for name in names)
 
 
 class MaskedLMAtPositions(torch.nn.Module):
-    """BertForMaskedLM with its prediction head run only at the masked positions: (N, H) -> (N, V)
-    for N masks instead of (B, T, V) for every position. So does its last encoder layer, past
+    """A ...ForMaskedLM (`mlm`, of a family in LM_HEADS) with its prediction head run only at
+    the masked positions: (N, H) -> (N, V) for N masks instead of (B, T, V) for every position.
+    Where its layers are BERT's (BERT, RoBERTa, XLM-R), so does its last encoder layer, past
     its keys and values: only the masked positions' outputs reach the loss, so the queries, the
     attention's output projection and the feed-forward run there alone (`_last_layer_at`), with
     the layer's own modules and dropouts (~85% of the last layer's arithmetic, forward and
@@ -22,28 +43,32 @@ class MaskedLMAtPositions(torch.nn.Module):
         super().__init__()
         self.mlm, self.max_predictions = mlm, max_predictions
         config = mlm.config
+        # The head's attribute, looked up at each call: a second reference would register it twice.
+        self.head_name = LM_HEADS[config.model_type]
+        layers = getattr(getattr(mlm.base_model, "encoder", None), "layer", None)
         # Relative position attention adds terms the masked-position path does not compute.
-        self.last_at_masks = getattr(config, "position_embedding_type", "absolute") in (None, "absolute")
+        self.last_at_masks = (layers is not None and hasattr(layers[-1].attention, "self")
+                              and getattr(config, "position_embedding_type", "absolute") in (None, "absolute"))
 
     def forward(self, input_ids, attention_mask, rows, cols, targets):
-        bert = self.mlm.bert
+        encoder, head = self.mlm.base_model, getattr(self.mlm, self.head_name)
         if not self.last_at_masks:
-            hidden = bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-            logits = self.mlm.cls(hidden[rows, cols])  # (N, V)
+            hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+            logits = head(hidden[rows, cols])  # (N, V)
         else:
-            layers = bert.encoder.layer
-            bert.encoder.layer = layers[:-1]  # the encoder iterates this list: every layer but the last
+            layers = encoder.encoder.layer
+            encoder.encoder.layer = layers[:-1]  # the encoder iterates this list: every layer but the last
             try:
-                hidden = bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+                hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
             finally:
-                bert.encoder.layer = layers
-            logits = self.mlm.cls(self._last_layer_at(layers[-1], hidden, attention_mask, rows, cols))  # (N, V)
+                encoder.encoder.layer = layers
+            logits = head(self._last_layer_at(layers[-1], hidden, attention_mask, rows, cols))  # (N, V)
         if targets.numel() == 0:  # nothing masked in this batch: a zero loss that keeps every weight in the graph
             return (hidden.sum() + sum(p.sum() for p in self.parameters())) * 0.0, logits
         return torch.nn.functional.cross_entropy(logits.float(), targets), logits
 
     def _last_layer_at(self, layer, hidden, attention_mask, rows, cols):
-        """Hugging Face's BertLayer `layer` on `hidden` (B, T, H), its outputs at (rows, cols)
+        """Hugging Face's BertLayer (or RobertaLayer) `layer` on `hidden` (B, T, H), its outputs at (rows, cols)
         alone (N, H): keys and values from every token of a row, queries from its masked ones.
         `rows` come sorted (MaskedLM.collate), at most `max_predictions` of each row."""
         attention = layer.attention.self
@@ -79,10 +104,11 @@ class MaskedLM(Objective):
         self.mask_prob, self.max_predictions, self.seed = mask_prob, max_predictions, seed
 
     def build_model(self, model_path):
-        from transformers import BertForMaskedLM
+        from transformers import AutoModelForMaskedLM
 
-        # A checkpoint without a trained MLM head (e.g. a sentence encoder) gets a fresh one.
-        return MaskedLMAtPositions(BertForMaskedLM.from_pretrained(model_path, use_safetensors=True),
+        # A checkpoint without a trained MLM head (e.g. a sentence encoder) gets a fresh one,
+        # its decoder tied to the input embeddings where the family's config ties them.
+        return MaskedLMAtPositions(AutoModelForMaskedLM.from_pretrained(model_path, use_safetensors=True),
                                    self.max_predictions)
 
     def hf_model(self, module):
@@ -109,7 +135,7 @@ class MaskedLM(Objective):
         col_index = np.concatenate(picks + [np.zeros(0, np.int64)]).astype(np.int64) + 1  # after [CLS]
         rows_t, cols_t = torch.from_numpy(row_index.astype(np.int64)), torch.from_numpy(col_index)
         targets = ids[rows_t, cols_t].clone()
-        # BERT's 80/10/10: [MASK], a random token, or the token unchanged.
+        # BERT's 80/10/10: the tokenizer's mask token, a random token, or the token unchanged.
         draw = rng.random(len(targets))
         replaced = targets.clone()
         replaced[torch.from_numpy(draw < 0.8)] = self.mask_id

@@ -18,9 +18,9 @@ class TokenTagging(Objective):
         self.class_weights = list(class_weights)
 
     def build_model(self, model_path):
-        from transformers import BertForTokenClassification
+        from transformers import AutoModelForTokenClassification
 
-        return BertForTokenClassification.from_pretrained(model_path, num_labels=2, use_safetensors=True)
+        return AutoModelForTokenClassification.from_pretrained(model_path, num_labels=2, use_safetensors=True)
 
     def collate(self, batch, train=True, rng=None):
         ids, attention = self.pad(batch["input_ids"])
