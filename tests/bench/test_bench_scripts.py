@@ -137,6 +137,18 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
     assert out["speedup"] > 0
 
 
+def test_families_bench_runs_every_family_on_the_same_rows_and_both_masked_lm_losses_agree(bench):
+    run("families", bench, "--sentences", "60", "--rounds", "1", "--steps", "1", "--batch-size", "2")
+    out = result(bench, "families-tiny")
+    assert [row["family"] for row in out["table"]] == ["bert", "roberta", "xlm-roberta"]
+    for family, steps in out["masked_lm"].items():
+        # Same weights (the fresh head drawn alike), same batch: the loss at the masked positions
+        # alone is the library's over every position.
+        assert steps["first_loss"]["trainer"] == pytest.approx(steps["first_loss"]["library"], rel=1e-4), family
+        assert steps["trainer"] > 0 and steps["library"] > 0
+    assert all(len(rates["engine"]) == len(rates["plain"]) == 1 for rates in out["tagging"].values())
+
+
 def test_train_job_bench_times_the_variants_on_the_same_instances(bench, local_ray):
     # Two of the three variants (the streamed one is the slowest; trainer/test_data.py checks
     # that all three give the same rows).
