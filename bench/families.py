@@ -25,10 +25,36 @@ import torch
 
 import harness
 
-FAMILIES = ("bert", "roberta", "xlm-roberta")
+FAMILIES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "deberta-v2", "modernbert")
 VOCAB = 30522
-SPECIALS = {"bert": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],  # ids 0-4 in each family's own order
-            "roberta": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]}
+# Each family's tokenizer kind and special tokens' names (ids 0-4 in this order).
+BERT_NAMES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+ROBERTA_NAMES = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+TOKENIZERS = {"bert": ("WordPiece", BERT_NAMES), "distilbert": ("WordPiece", BERT_NAMES),
+              "electra": ("WordPiece", BERT_NAMES), "roberta": ("ByteLevel", ROBERTA_NAMES),
+              "xlm-roberta": ("Unigram", ROBERTA_NAMES), "deberta-v2": ("Unigram", BERT_NAMES),
+              "modernbert": ("ByteLevel", BERT_NAMES)}
+
+
+def family_config(model_type: str, shape: str):
+    """`model_type`'s config at `shape` (the same width, depth and heads for every family)."""
+    import transformers
+
+    s = harness.SHAPES[shape]
+    common = dict(vocab_size=VOCAB, num_labels=2)
+    if model_type == "distilbert":
+        return transformers.DistilBertConfig(dim=s["hidden_size"], n_layers=s["num_hidden_layers"],
+                                             n_heads=s["num_attention_heads"], hidden_dim=s["intermediate_size"],
+                                             max_position_embeddings=512, pad_token_id=0, **common)
+    extra = {"roberta": dict(pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5, max_position_embeddings=514),
+             "xlm-roberta": dict(pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5, max_position_embeddings=514),
+             "electra": dict(embedding_size=s["hidden_size"]),
+             "deberta-v2": dict(relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"],
+                                max_relative_positions=-1, position_buckets=256, norm_rel_ebd="layer_norm",
+                                share_att_key=True, type_vocab_size=0, pad_token_id=0),
+             "modernbert": dict(pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2, eos_token_id=3)}
+    return transformers.AutoConfig.for_model(model_type, **{"max_position_embeddings": 512, **extra.get(model_type, {}),
+                                                            **s, **common})
 
 
 def build(model_type: str, shape: str, out: str) -> str:
@@ -37,33 +63,27 @@ def build(model_type: str, shape: str, out: str) -> str:
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+    kind, specials = TOKENIZERS[model_type]
     words = [f"w{i}" for i in range(500)]
-    specials = SPECIALS["bert" if model_type == "bert" else "roberta"]
-    if model_type == "bert":
-        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    if kind == "WordPiece":
+        tokenizer = Tokenizer(models.WordPiece(unk_token=specials[1]))
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         trainer = trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials, show_progress=False)
-        fast, config_class = transformers.BertTokenizerFast, transformers.BertConfig
-        named = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+    elif kind == "ByteLevel":
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.ByteLevel(), decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, show_progress=False)
     else:
-        byte_level = model_type == "roberta"
-        tokenizer = Tokenizer(models.BPE() if byte_level else models.Unigram())
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel() if byte_level else pre_tokenizers.Metaspace()
-        tokenizer.decoder = decoders.ByteLevel() if byte_level else decoders.Metaspace()
-        trainer = (trainers.BpeTrainer(vocab_size=600, special_tokens=specials, show_progress=False) if byte_level
-                   else trainers.UnigramTrainer(vocab_size=600, special_tokens=specials, unk_token="<unk>",
-                                                show_progress=False))
-        fast = transformers.RobertaTokenizerFast if byte_level else transformers.XLMRobertaTokenizerFast
-        config_class = transformers.RobertaConfig if byte_level else transformers.XLMRobertaConfig
-        named = dict(cls_token="<s>", sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
-                     bos_token="<s>", eos_token="</s>")
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=specials, unk_token=specials[1],
+                                          show_progress=False)
     tokenizer.train_from_iterator([" ".join(words[i:i + 10]) for i in range(0, 500, 5)], trainer)
-    fast(tokenizer_object=tokenizer, **named).save_pretrained(out)
-    extra = {} if model_type == "bert" else dict(pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5)
-    config = config_class(vocab_size=VOCAB, max_position_embeddings=514, num_labels=2, **extra,
-                          **harness.SHAPES[shape])
+    pad, unk, cls, sep, mask = specials if specials is BERT_NAMES else [specials[i] for i in (1, 3, 0, 2, 4)]
+    transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=pad, unk_token=unk, cls_token=cls,
+                                         sep_token=sep, mask_token=mask).save_pretrained(out)
     torch.manual_seed(0)
-    transformers.AutoModelForTokenClassification.from_config(config).save_pretrained(out)
+    transformers.AutoModelForTokenClassification.from_config(family_config(model_type, shape)).save_pretrained(out)
     return out
 
 

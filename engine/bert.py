@@ -168,6 +168,10 @@ class Bert(nn.Module):
         self.pooler = nn.Linear(hidden, hidden) if head == "sequence" else None
         self.classifier = nn.Linear(hidden, num_labels)
 
+    @property
+    def num_labels(self) -> int:
+        return self.classifier.out_features
+
     def compile_layers(self) -> None:
         """Every layer's work around attention (`project`, `finish`) through torch.compile, one
         graph each for all layers, with dynamic shapes (a pass's token count changes every pass):

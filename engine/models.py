@@ -31,7 +31,9 @@ ENGINE_FAMILIES = {
                                   ("classifier.out_proj.", "classifier.")), positions_after_padding=True),
 }
 ENGINE_FAMILIES["xlm-roberta"] = ENGINE_FAMILIES["roberta"]  # XLM-R is RoBERTa's architecture
-SUPPORTED_MODEL_TYPES = tuple(ENGINE_FAMILIES)
+# Families the model actors run with transformers' own forward (engine.hf_forward), padded passes.
+TRANSFORMERS_FAMILIES = ("distilbert", "electra", "deberta-v2", "modernbert")
+SUPPORTED_MODEL_TYPES = (*ENGINE_FAMILIES, *TRANSFORMERS_FAMILIES)
 INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
 # config.json's hidden_act values the model actors' encoder (engine.bert) runs, as Hugging Face does
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
@@ -51,8 +53,17 @@ def check_checkpoint(path: str, key: str = "model") -> dict:
         raise InputError(f"{key}: {path} has no tokenizer.json (a fast tokenizer is required)")
     if not any(fs.is_file(fs.join(path, f)) for f in ("model.safetensors", "model.safetensors.index.json")):
         raise InputError(f"{key}: {path} has no safetensors weights (model.safetensors)")
-    check_inference_config(config, f"{key}: {path}")
+    if config["model_type"] in ENGINE_FAMILIES:
+        check_inference_config(config, f"{key}: {path}")
     return config
+
+
+def forward_path(path: str) -> str:
+    """Which forward the model actors run the checkpoint at `path` with, in words."""
+    model_type = json.loads(fs.read_bytes(fs.join(path, "config.json")))["model_type"]
+    if model_type in ENGINE_FAMILIES:
+        return f"the engine's own {model_type} forward"
+    return f"transformers' {model_type} forward (padded passes)"
 
 
 def check_inference_config(config: dict, where: str) -> None:
@@ -170,7 +181,6 @@ class ModelActor:
                  cpu_threads: int | None = None, pack: bool | None = None, compile_model: bool = False):
         import torch
 
-        from engine.bert import load_bert
         from engine.text import ModelTokens
 
         if dtype not in INFERENCE_DTYPES:
@@ -184,9 +194,18 @@ class ModelActor:
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)
-        # Tokenizer and model without transformers (engine.bert): this process imports torch alone.
         self.tokenizer = ModelTokens(model_path)
-        self.model = load_bert(model_path, self.model_class, self.dtype, self.device)
+        self.model_type = json.loads(fs.read_bytes(fs.join(model_path, "config.json")))["model_type"]
+        if self.model_type in ENGINE_FAMILIES:
+            # Tokenizer and model without transformers (engine.bert): this process imports torch alone.
+            from engine.bert import HEADS, load_bert
+
+            self.model = load_bert(model_path, self.model_class, self.dtype, self.device)
+        else:
+            from engine.bert import HEADS
+            from engine.hf_forward import TransformersForward
+
+            self.model = TransformersForward(model_path, HEADS[self.model_class], self.dtype, self.device)
         # A GPU forward pass costs ~6 ms of Python whatever its size, so passes are large
         # there (bench/tag.py's ceiling on an H200, BERT-base: 43K sentences/s at 16K tokens,
         # 64K/s at 64K); on CPU smaller passes stay in cache (2 cores: 1-4K tokens ~1.5x 16K).
@@ -197,7 +216,7 @@ class ModelActor:
         # so padding is much of each padded pass there (on an H200, BERT-base: tagging passes
         # 29% padding, 0.81 of the packed rate; scoring 0.87; docs/performance.md). On CPU
         # passes are small and attention is padded anyway (compute.pack_sequences, docs/config.md).
-        self.pack = packs(pack, self.device.type)
+        self.pack = packs(pack, self.device.type) and self.model_type in ENGINE_FAMILIES  # packing needs engine.bert
         if compile_model:  # compute.compile_model: fused elementwise kernels, compiled on the first passes
             self.model.compile_layers()
 
@@ -321,7 +340,7 @@ class ModelActor:
         groups of at most `max_batch_tokens` tokens."""
         torch = self.torch
         column = rows if isinstance(rows, (pa.Array, pa.ChunkedArray)) else pa.array(rows, pa.list_(pa.int64()))
-        out = torch.empty(len(column), self.model.classifier.out_features)
+        out = torch.empty(len(column), self.model.num_labels)
         for group, inputs, *_ in self.groups(column):
             out[torch.from_numpy(group)] = self.forward(inputs).float().cpu()
         return out

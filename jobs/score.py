@@ -1,4 +1,4 @@
-"""Stage 2: score the importance of every wordpiece of the labeled train split with the
+"""Stage 2: score the importance of every token of the labeled train split with the
 fine-tuned scorer, on a Ray actor pool.   python -m jobs.score CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import sys
 
 from engine.contract import IMPORTANCE
+from engine.models import forward_path
 from engine.pipelines import example_shards, importance_dataset
 from jobs.common import actor_pool, entry_point, load_task, require_model, reuse, say, write_shards
 
@@ -21,7 +22,8 @@ def score(cfg, plan) -> None:
     examples = task.train.head(s.max_examples) if s.max_examples else task.train
     shards = example_shards(examples, s.shard_examples)
     pool = actor_pool(cfg)
-    say("score", f"scoring {examples.height} training examples in {len(shards)} shard(s) with {plan.general_finetuned}")
+    say("score", f"scoring {examples.height} training examples in {len(shards)} shard(s) with {plan.general_finetuned} "
+                 f"on {forward_path(plan.general_finetuned)}")
     manifest = write_shards(
         "score", cfg, out, IMPORTANCE, list(shards),
         lambda pending: importance_dataset({n: shards[n] for n in pending}, plan.general_finetuned, delta=s.delta,

@@ -7,6 +7,7 @@ import sys
 
 from engine.contract import PREMASKED, read_manifest
 from engine.corpus import check_corpus, corpus_files, corpus_shards
+from engine.models import forward_path
 from engine.pipelines import premasked_dataset, random_baseline_dataset, rebudget_dataset
 from engine.writer import shard_name
 from jobs.common import actor_pool, entry_point, require_model, reuse, say, write_shards
@@ -25,7 +26,8 @@ def tag_corpus(cfg, plan) -> None:
     shards = corpus_shards(files, counts, t.shard_documents, d.max_documents)
     used = sum(s.stop - s.start for s in shards)
     say("tag", f"tagging {used} of {sum(counts)} documents from {len(files)} file(s) in {len(shards)} shard(s)"
-               + (f" (domain.max_documents={d.max_documents})" if d.max_documents else ""))
+               + (f" (domain.max_documents={d.max_documents})" if d.max_documents else "")
+               + f" on {forward_path(plan.tagger)}")
 
     pool = actor_pool(cfg)
 

@@ -83,6 +83,67 @@ def build_tiny_roberta(path, model_type: str = "roberta", seed: int = 0, hidden:
     return str(path)
 
 
+# The families the model actors run with transformers' own forward, built by build_tiny_encoder.
+TRANSFORMERS_FAMILIES = ("distilbert", "electra", "deberta-v2", "modernbert")
+BERT_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+
+
+def build_tiny_encoder(path, model_type: str, seed: int = 0, hidden: int = 32, layers: int = 2) -> str:
+    """A randomly initialised 2-layer encoder of a family in TRANSFORMERS_FAMILIES with a tokenizer
+    of the family's kind trained here on WORDS: WordPiece (DistilBERT, ELECTRA), SentencePiece
+    Unigram with `▁` (DeBERTa-v3), byte-level BPE with `Ġ` and [CLS]/[SEP] names (ModernBERT)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    os.makedirs(path, exist_ok=True)
+    texts = [" ".join(WORDS[i:i + 7]) + "." for i in range(0, len(WORDS), 3)]
+    texts += [t.capitalize() + " " + t for t in texts]
+    named = dict(pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", unk_token="[UNK]", mask_token="[MASK]")
+    if model_type in ("distilbert", "electra"):
+        build_tiny_bert(path)  # its WordPiece vocabulary and tokenizer; the weights are replaced below
+        os.remove(os.path.join(path, "model.safetensors"))
+        vocab_size = len(transformers.AutoTokenizer.from_pretrained(path))
+    else:
+        if model_type == "deberta-v2":
+            tokenizer = Tokenizer(models.Unigram())
+            tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+            trainer = trainers.UnigramTrainer(vocab_size=250, special_tokens=BERT_SPECIALS, unk_token="[UNK]",
+                                              show_progress=False)
+        else:
+            tokenizer = Tokenizer(models.BPE())
+            tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            tokenizer.decoder = decoders.ByteLevel()
+            trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=BERT_SPECIALS, show_progress=False,
+                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tokenizer.train_from_iterator(texts, trainer)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+        fast = (transformers.DebertaV2TokenizerFast if model_type == "deberta-v2"
+                else transformers.PreTrainedTokenizerFast)
+        fast(tokenizer_object=tokenizer, **named).save_pretrained(path)
+        vocab_size = tokenizer.get_vocab_size()
+    sizes = dict(vocab_size=vocab_size, max_position_embeddings=300, pad_token_id=0)
+    config = {
+        "distilbert": lambda: transformers.DistilBertConfig(dim=hidden, n_layers=layers, n_heads=2,
+                                                            hidden_dim=2 * hidden, **sizes),
+        "electra": lambda: transformers.ElectraConfig(embedding_size=hidden, hidden_size=hidden,
+                                                      num_hidden_layers=layers, num_attention_heads=2,
+                                                      intermediate_size=2 * hidden, **sizes),
+        "deberta-v2": lambda: transformers.DebertaV2Config(
+            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * hidden,
+            relative_attention=True, position_biased_input=False, pos_att_type=["p2c", "c2p"],
+            max_relative_positions=-1, position_buckets=32, norm_rel_ebd="layer_norm", share_att_key=True,
+            type_vocab_size=0, **sizes),
+        "modernbert": lambda: transformers.ModernBertConfig(
+            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * hidden,
+            cls_token_id=1, sep_token_id=2, bos_token_id=1, eos_token_id=2, **sizes),
+    }[model_type]()
+    torch.manual_seed(seed)
+    transformers.AutoModel.from_config(config).save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
@@ -161,8 +222,11 @@ def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
     torch.manual_seed(seed)
     model = getattr(transformers, model_class).from_pretrained(base, num_labels=2)
     head = getattr(model.classifier, "out_proj", model.classifier)  # RoBERTa's sequence head ends in out_proj
-    with torch.no_grad():  # a large random head, so that outputs differ visibly between inputs
-        head.weight.normal_(0.0, 2.0)
+    # A large random head, so that outputs differ visibly between inputs; ModernBERT's reads a
+    # layer-normed vector, not a tanh, and a head as large saturates its softmax.
+    std = 0.2 if model.config.model_type == "modernbert" else 2.0
+    with torch.no_grad():
+        head.weight.normal_(0.0, std)
     model.save_pretrained(path)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
         if os.path.exists(os.path.join(base, name)):
@@ -182,10 +246,10 @@ def tiny_tagger(tiny_bert, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def family_models(tiny_bert, tiny_classifier, tiny_tagger, tiny_roberta, tiny_xlmr, tmp_path_factory) -> dict:
-    """model_type -> (encoder, sequence classifier, token tagger): tiny models of every family
-    the model actors run on the engine's own forward."""
+    """model_type -> (encoder, sequence classifier, token tagger): a tiny model of every family."""
     models = {"bert": (tiny_bert, tiny_classifier, tiny_tagger)}
-    for model_type, base in (("roberta", tiny_roberta), ("xlm-roberta", tiny_xlmr)):
+    others = [(t, build_tiny_encoder(tmp_path_factory.mktemp(t), t)) for t in TRANSFORMERS_FAMILIES]
+    for model_type, base in (("roberta", tiny_roberta), ("xlm-roberta", tiny_xlmr), *others):
         models[model_type] = (base, save_with_head(base, tmp_path_factory.mktemp("classifier"),
                                                    "AutoModelForSequenceClassification"),
                               save_with_head(base, tmp_path_factory.mktemp("tagger"), "AutoModelForTokenClassification"))

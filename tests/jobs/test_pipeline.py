@@ -118,28 +118,35 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
 
 
 @pytest.mark.slow
-def test_run_completes_every_stage_on_a_roberta_checkpoint_with_its_own_tokens(local_ray, tiny_project, tiny_roberta,
-                                                                              tmp_path, capsys):
-    """A byte-level BPE tokenizer (`Ġ`), <s> </s> <pad> <mask>, positions after the pad id, and
-    a model with no masked-LM head: every stage runs, on the engine's forward where it has one."""
+@pytest.mark.parametrize("model_type", ["roberta", "deberta-v2"])
+def test_run_completes_every_stage_on_another_family_with_its_own_tokens(local_ray, tiny_project, family_models,
+                                                                         model_type, tmp_path, capsys):
+    """RoBERTa: a byte-level BPE tokenizer (`Ġ`), <s> </s> <pad> <mask>, positions after the pad
+    id, on the engine's own forward. DeBERTa-v3: a Unigram tokenizer (`▁`), relative attention,
+    on transformers' forward in the actors. Neither has a masked-LM head: every stage runs."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from engine.tagger import mask_budget
 
+    model = family_models[model_type][0]
     _, bert_config = tiny_project
     raw = yaml.safe_load(pathlib.Path(bert_config).read_text())
-    raw.update(model=tiny_roberta, store=str(tmp_path / "store"))
+    raw.update(model=model, store=str(tmp_path / "store"))
     raw["pretrain"]["arms"] = ["selective"]
-    config = tmp_path / "roberta.yaml"
+    raw["finetune"]["epochs"] = 1
+    config = tmp_path / f"{model_type}.yaml"
     config.write_text(yaml.safe_dump(raw))
     assert run_main([str(config)]) == 0
     said = capsys.readouterr().out
     plan = make_plan(load_config(str(config)))
-    assert f"selective: {tiny_roberta} has no masked-LM head: it starts fresh, its decoder tied to the input " \
+    assert f"selective: {model} has no masked-LM head: it starts fresh, its decoder tied to the input " \
            "embeddings" in said
+    engine_forward = model_type == "roberta"
+    assert (f"on the engine's own {model_type} forward" if engine_forward
+            else f"on transformers' {model_type} forward (padded passes)") in said  # scoring and tagging say so
 
     rows = read_all(plan.premasked)
-    specials = set(AutoTokenizer.from_pretrained(tiny_roberta).all_special_ids)
+    specials = set(AutoTokenizer.from_pretrained(model).all_special_ids)
     assert rows["mask_positions"].list.len().sum() > 0
     for ids, scores, masks in zip(rows["input_ids"].to_list(), rows["scores"].to_list(),
                                   rows["mask_positions"].to_list()):
@@ -147,7 +154,7 @@ def test_run_completes_every_stage_on_a_roberta_checkpoint_with_its_own_tokens(l
         assert masks == select_masks(np.array(scores, np.float32), 0.15).tolist()
         assert len(masks) <= mask_budget(len(ids), 0.15)
     pretrained = AutoModelForMaskedLM.from_pretrained(plan.pretrained["selective"])
-    assert pretrained.config.model_type == "roberta"
+    assert pretrained.config.model_type == model_type
     results = json.loads(pathlib.Path(plan.results, "results.json").read_text())
     assert [a["arm"] for a in results["arms"]] == ["general", "selective"]
 

@@ -5,6 +5,7 @@ import torch
 from transformers import BertForMaskedLM, BertForSequenceClassification
 
 from trainer.objectives import MaskedLM, SequenceClassification, TokenTagging
+from trainer.objectives.masked_lm import LM_HEADS
 
 IDS = dict(cls_id=2, sep_id=3, pad_id=0)
 
@@ -70,12 +71,15 @@ def test_masked_lm_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert, 
         torch.testing.assert_close(at_positions[0], loaded(input_ids=x).logits[0, 3])
 
 
-# Each family's special token ids: BERT's [CLS] [SEP] [PAD] [MASK], RoBERTa's <s> </s> <pad> <mask>.
+# Each family's special token ids in the tiny models: [CLS] [SEP] [PAD] and [MASK], or <s> </s> <pad> <mask>.
 FAMILY_IDS = {"bert": (dict(cls_id=2, sep_id=3, pad_id=0), 4), "roberta": (dict(cls_id=0, sep_id=2, pad_id=1), 4),
-              "xlm-roberta": (dict(cls_id=0, sep_id=2, pad_id=1), 4)}
+              "xlm-roberta": (dict(cls_id=0, sep_id=2, pad_id=1), 4),
+              "distilbert": (dict(cls_id=2, sep_id=3, pad_id=0), 4), "electra": (dict(cls_id=2, sep_id=3, pad_id=0), 4),
+              "deberta-v2": (dict(cls_id=1, sep_id=2, pad_id=0), 4), "modernbert": (dict(cls_id=1, sep_id=2, pad_id=0), 4)}
+BERT_LAYERS = ("bert", "roberta", "xlm-roberta", "electra")  # the families whose last layer runs at the masks
 
 
-@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("model_type", BERT_LAYERS)
 def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logits_and_gradients(family_models,
                                                                                               model_type):
     """Its queries, attention output and feed-forward run at the masked positions alone; in eval
@@ -100,7 +104,7 @@ def test_the_last_layer_at_the_masked_positions_gives_the_whole_models_loss_logi
     torch.testing.assert_close(loss, whole_loss)
     torch.testing.assert_close(logits, whole_logits)
     assert grads.keys() == whole_grads.keys() and any("layer.1." in n for n in grads)  # the last layer learns too
-    assert any(n.startswith(f"mlm.{module.head_name}.") for n in grads)  # and the head
+    assert any(n.startswith(f"mlm.{LM_HEADS[model_type][-1]}.") for n in grads)  # and the head
     for name in grads:
         torch.testing.assert_close(grads[name], whole_grads[name], rtol=1e-4, atol=1e-6, msg=name)
     module.train()  # with dropout: runs, a finite loss
@@ -116,7 +120,7 @@ def test_classifier_checkpoint_saved_and_loaded_gives_the_same_logits(tiny_bert,
                                    model(input_ids=x).logits)
 
 
-@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("model_type", list(FAMILY_IDS))
 def test_a_sentence_encoder_has_no_masked_lm_head_and_a_saved_masked_lm_has_its_familys(family_models, model_type,
                                                                                          tmp_path):
     from transformers import AutoModelForMaskedLM
@@ -127,3 +131,21 @@ def test_a_sentence_encoder_has_no_masked_lm_head_and_a_saved_masked_lm_has_its_
     assert not lm_head_in_checkpoint(encoder, model_type)
     AutoModelForMaskedLM.from_pretrained(encoder).save_pretrained(tmp_path)
     assert lm_head_in_checkpoint(str(tmp_path), model_type)
+
+
+@pytest.mark.parametrize("model_type", list(FAMILY_IDS))
+def test_the_head_at_the_masked_positions_gives_the_familys_full_logits_loss(family_models, model_type):
+    """The loss at the masked positions alone equals the family's ...ForMaskedLM loss over
+    every position with -100 elsewhere (eval mode: no dropout), and so do its logits there."""
+    specials, mask_id = FAMILY_IDS[model_type]
+    obj = MaskedLM(masking="dynamic", vocab_size=100, mask_id=mask_id, special_ids=[0, 1, 2, 3, 4], max_predictions=6,
+                   mask_prob=0.3, seed=0, max_seq=64, **specials)
+    rng = np.random.default_rng(1)
+    batch = obj.collate({"input_ids": [rng.integers(5, 100, n) for n in (12, 4, 9)]}, rng=rng)
+    module = obj.build_model(family_models[model_type][0]).eval()
+    loss, logits = module(**batch)
+    labels = torch.full_like(batch["input_ids"], -100)
+    labels[batch["rows"], batch["cols"]] = batch["targets"]
+    whole = module.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
+    torch.testing.assert_close(loss, whole.loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logits, whole.logits[batch["rows"], batch["cols"]], rtol=1e-4, atol=1e-5)

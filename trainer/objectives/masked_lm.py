@@ -8,8 +8,18 @@ import torch
 from trainer.objectives.base import Objective
 
 MASKINGS = ("stored", "dynamic")
-# Each family's masked-LM head module in its ...ForMaskedLM (hidden states (..., H) -> logits (..., V)).
-LM_HEADS = {"bert": "cls", "roberta": "lm_head", "xlm-roberta": "lm_head"}
+# Each family's masked-LM head in its ...ForMaskedLM, hidden states (..., H) -> logits (..., V):
+# the modules it runs, in order (the weights' name prefixes in a checkpoint).
+LM_HEADS = {"bert": ("cls",), "roberta": ("lm_head",), "xlm-roberta": ("lm_head",), "deberta-v2": ("cls",),
+            "electra": ("generator_predictions", "generator_lm_head"), "modernbert": ("head", "decoder"),
+            "distilbert": ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")}
+
+
+def lm_head(mlm, hidden):
+    """The masked-LM head of `mlm` (a ...ForMaskedLM of a family in LM_HEADS) on `hidden` (N, H) -> (N, V)."""
+    for name in LM_HEADS[mlm.config.model_type]:
+        hidden = getattr(mlm, name)(hidden)
+    return hidden
 
 
 def lm_head_in_checkpoint(model_path: str, model_type: str) -> bool:
@@ -27,13 +37,13 @@ def lm_head_in_checkpoint(model_path: str, model_type: str) -> bool:
     else:
         with safe_open(os.path.join(model_path, "model.safetensors"), "pt") as f:
             names = list(f.keys())
-    return any(name.startswith(LM_HEADS[model_type] + ".") for name in names)
+    return any(name.startswith(LM_HEADS[model_type][-1] + ".") for name in names)
 
 
 class MaskedLMAtPositions(torch.nn.Module):
     """A ...ForMaskedLM (`mlm`, of a family in LM_HEADS) with its prediction head run only at
     the masked positions: (N, H) -> (N, V) for N masks instead of (B, T, V) for every position.
-    Where its layers are BERT's (BERT, RoBERTa, XLM-R), so does its last encoder layer, past
+    Where its layers are BERT's (BERT, RoBERTa, XLM-R, ELECTRA), so does its last encoder layer, past
     its keys and values: only the masked positions' outputs reach the loss, so the queries, the
     attention's output projection and the feed-forward run there alone (`_last_layer_at`), with
     the layer's own modules and dropouts (~85% of the last layer's arithmetic, forward and
@@ -43,18 +53,17 @@ class MaskedLMAtPositions(torch.nn.Module):
         super().__init__()
         self.mlm, self.max_predictions = mlm, max_predictions
         config = mlm.config
-        # The head's attribute, looked up at each call: a second reference would register it twice.
-        self.head_name = LM_HEADS[config.model_type]
         layers = getattr(getattr(mlm.base_model, "encoder", None), "layer", None)
-        # Relative position attention adds terms the masked-position path does not compute.
-        self.last_at_masks = (layers is not None and hasattr(layers[-1].attention, "self")
+        # BERT's layer (BERT, RoBERTa, XLM-R, ELECTRA): its queries, keys and values are separate
+        # modules; relative position attention adds terms the masked-position path does not compute.
+        self.last_at_masks = (layers is not None and hasattr(getattr(layers[-1].attention, "self", None), "query")
                               and getattr(config, "position_embedding_type", "absolute") in (None, "absolute"))
 
     def forward(self, input_ids, attention_mask, rows, cols, targets):
-        encoder, head = self.mlm.base_model, getattr(self.mlm, self.head_name)
+        encoder = self.mlm.base_model
         if not self.last_at_masks:
             hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-            logits = head(hidden[rows, cols])  # (N, V)
+            logits = lm_head(self.mlm, hidden[rows, cols])  # (N, V)
         else:
             layers = encoder.encoder.layer
             encoder.encoder.layer = layers[:-1]  # the encoder iterates this list: every layer but the last
@@ -62,7 +71,7 @@ class MaskedLMAtPositions(torch.nn.Module):
                 hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
             finally:
                 encoder.encoder.layer = layers
-            logits = head(self._last_layer_at(layers[-1], hidden, attention_mask, rows, cols))  # (N, V)
+            logits = lm_head(self.mlm, self._last_layer_at(layers[-1], hidden, attention_mask, rows, cols))  # (N, V)
         if targets.numel() == 0:  # nothing masked in this batch: a zero loss that keeps every weight in the graph
             return (hidden.sum() + sum(p.sum() for p in self.parameters())) * 0.0, logits
         return torch.nn.functional.cross_entropy(logits.float(), targets), logits
