@@ -1,8 +1,9 @@
 """Every encoder family on the same shapes and the same token rows: tagging sentences/s and a
 masked-LM step's tokens/s, each against a baseline run in the same process.
 
-    python bench/families.py --shape minilm --sentences 4000 --steps 4     # 2-core CPU
-    python bench/families.py --shape base --sentences 100000 --steps 30    # GPU machine
+    python bench/families.py --shape minilm --sentences 800 --rounds 2 --parts tagging       # 2-core CPU
+    python bench/families.py --shape minilm --steps 2 --batch-size 4 --max-seq 128 --parts masked-lm
+    python bench/families.py --shape base --sentences 100000 --steps 30 --batch-size 32     # GPU machine
 
 - Tagging: the engine's tagging actor (`engine.tagger.MaskTagger`, called in this process on one
   batch, as Ray Data calls it) against a plain transformers loop over the same rows
@@ -187,30 +188,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="tagging rounds per family (interleaved)")
     parser.add_argument("--steps", type=int, default=4, help="masked-LM steps timed per family and model")
     parser.add_argument("--batch-size", type=int, default=8, help="masked-LM instances per step")
+    parser.add_argument("--max-seq", type=int, default=256, help="masked-LM instance length")
     parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--parts", default="tagging,masked-lm", help="what to measure: tagging, masked-lm or both")
     args = parser.parse_args(argv)
-    families = args.families.split(",")
+    families, parts = args.families.split(","), args.parts.split(",")
     rows = token_rows(args.sentences, seed=0)
     tagging, steps = {f: {"engine": [], "plain": []} for f in families}, {}
     with harness.scratch(args.work, "families") as work:
         paths = {f: build(f, args.shape, os.path.join(work, f)) for f in families}
-        for _ in range(args.rounds):  # interleaved, so a slower spell of a shared machine hits every family
+        for _ in range(args.rounds if "tagging" in parts else 0):  # interleaved: a slower spell hits every family
             for f in families:
                 tagging[f]["engine"] += engine_tagging(paths[f], rows, 1)
                 tagging[f]["plain"] += plain_tagging(paths[f], rows, 1)
-        for f in families:
-            steps[f] = masked_lm_steps(paths[f], rows, args.steps, args.batch_size, max_seq=256)
-    bert_engine = float(np.median(tagging["bert"]["engine"])) if "bert" in tagging else None
+        for f in families if "masked-lm" in parts else ():
+            steps[f] = masked_lm_steps(paths[f], rows, args.steps, args.batch_size, max_seq=args.max_seq)
+    median = {f: {k: float(np.median(v)) if v else None for k, v in rates.items()} for f, rates in tagging.items()}
+    bert_engine = median.get("bert", {}).get("engine")
     table = []
     for f in families:
-        engine, plain = float(np.median(tagging[f]["engine"])), float(np.median(tagging[f]["plain"]))
+        engine, plain, mlm = median[f]["engine"], median[f]["plain"], steps.get(f, {})
         table.append({"family": f, "tagging engine sent/s": engine, "plain loop sent/s": plain,
-                      "engine / plain": engine / plain, "engine / bert's engine": engine / bert_engine if bert_engine
-                      else None, "MLM step trainer tok/s": steps[f]["trainer"], "library tok/s": steps[f]["library"],
-                      "trainer / library": steps[f]["trainer"] / steps[f]["library"]})
+                      "engine / plain": engine / plain if engine else None,
+                      "engine / bert's engine": engine / bert_engine if engine and bert_engine else None,
+                      "MLM step trainer tok/s": mlm.get("trainer"), "library tok/s": mlm.get("library"),
+                      "trainer / library": mlm["trainer"] / mlm["library"] if mlm else None})
     harness.print_table(f"families, shape {args.shape}, {args.sentences} rows, {harness.card()}", table)
-    harness.write_json(args.out, f"families-{args.shape}", {"shape": args.shape, "sentences": args.sentences,
-                                                            "tagging": tagging, "masked_lm": steps, "table": table})
+    harness.write_json(args.out, f"families-{args.shape}-{'-'.join(parts)}",
+                       {"shape": args.shape, "sentences": args.sentences, "rounds": args.rounds, "steps": args.steps,
+                        "batch_size": args.batch_size, "max_seq": args.max_seq, "tagging": tagging,
+                        "masked_lm": steps, "table": table})
     return 0
 
 

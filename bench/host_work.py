@@ -26,7 +26,7 @@ class StandInModel:
     per token, from the tokens' ids (so a scorer's decisions are mixed), with no encoder."""
 
     def __init__(self, model):
-        self.pooler, self.classifier = model.pooler, model.classifier
+        self.pooler, self.classifier, self.num_labels = model.pooler, model.classifier, model.num_labels
         self.passes = 0
 
     @staticmethod

@@ -26,7 +26,6 @@ class TransformersForward(torch.nn.Module):
         self.model = model.to(device).eval()
         self.config = model.config
         self.num_labels = model.config.num_labels
-        self.pooler = object() if head == "sequence" else None  # as Bert says which head it has
 
     def forward(self, input_ids, attention_mask):
         """Logits of padded rows: input_ids (B, T); attention_mask (B, 1, 1, T), additive

@@ -140,7 +140,7 @@ def test_pretrain_bench_runs_both_steps_on_the_same_batches(bench):
 def test_families_bench_runs_every_family_on_the_same_rows_and_both_masked_lm_losses_agree(bench):
     run("families", bench, "--sentences", "60", "--rounds", "1", "--steps", "1", "--batch-size", "2",
         "--families", "bert,roberta,deberta-v2")
-    out = result(bench, "families-tiny")
+    out = result(bench, "families-tiny-tagging-masked-lm")
     assert [row["family"] for row in out["table"]] == ["bert", "roberta", "deberta-v2"]
     for family, steps in out["masked_lm"].items():
         # Same weights (the fresh head drawn alike), same batch: the loss at the masked positions
