@@ -155,7 +155,7 @@ def without_cudnn_attention(torch) -> None:
     """Keeps PyTorch's scaled-dot-product attention off its cuDNN kernel in this process (flash
     and memory-efficient attention remain). cuDNN attention builds a plan for each batch shape it
     has not seen, and the engine's passes change shape all the time (the bench corpus's 139
-    tagging passes have 75 shapes). On an H200, BERT-base (docs/performance.md, 2026-11-27): the
+    tagging passes have 75 shapes). On an H200, BERT-base (docs/performance.md): the
     tagger's passes shard by shard ran at 44,136 sentences/s the first time with it against
     63,036 without, 59,615 against 64,315 again; scoring 989 against 3,044 the first time, 3,436
     against 3,869 again. A process-wide flag: a model actor has its process to itself."""
