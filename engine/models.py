@@ -15,8 +15,8 @@ from engine.packed import Packing
 @dataclasses.dataclass(frozen=True)
 class Family:
     """How a model_type's checkpoints map onto the model actors' encoder (engine.bert.Bert): the
-    encoder's weight prefix, the renames
-    of its sequence head (onto `pooler` + `classifier`), and where its position ids start."""
+    encoder's weight prefix, the renames of its sequence head (onto `pooler` + `classifier`), and
+    where its position ids start."""
     prefix: str
     head_renames: tuple
     positions_after_padding: bool  # RoBERTa: token j at position padding_idx + 1 + j
@@ -45,7 +45,7 @@ def check_checkpoint(path: str, key: str = "model") -> dict:
     config_path = fs.join(path, "config.json")
     if not fs.is_file(config_path):
         raise InputError(f"{key}: {path} is not a Hugging Face checkpoint directory (no config.json)")
-    config = json.loads(fs.read_bytes(config_path))
+    config = checkpoint_config(path)
     if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise InputError(f"{key}: {path} has model_type {config.get('model_type')!r}; taskpt supports "
                          f"model_type {', '.join(SUPPORTED_MODEL_TYPES)}")
@@ -58,9 +58,14 @@ def check_checkpoint(path: str, key: str = "model") -> dict:
     return config
 
 
+def checkpoint_config(path: str) -> dict:
+    """The checkpoint's config.json."""
+    return json.loads(fs.read_bytes(fs.join(path, "config.json")))
+
+
 def forward_path(path: str) -> str:
     """Which forward the model actors run the checkpoint at `path` with, in words."""
-    model_type = json.loads(fs.read_bytes(fs.join(path, "config.json")))["model_type"]
+    model_type = checkpoint_config(path)["model_type"]
     if model_type in ENGINE_FAMILIES:
         return f"the engine's own {model_type} forward"
     return f"transformers' {model_type} forward (padded passes)"
@@ -195,10 +200,10 @@ class ModelActor:
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)
         self.tokenizer = ModelTokens(model_path)
-        self.model_type = json.loads(fs.read_bytes(fs.join(model_path, "config.json")))["model_type"]
+        self.model_type = checkpoint_config(model_path)["model_type"]
         if self.model_type in ENGINE_FAMILIES:
             # Tokenizer and model without transformers (engine.bert): this process imports torch alone.
-            from engine.bert import HEADS, load_bert
+            from engine.bert import load_bert
 
             self.model = load_bert(model_path, self.model_class, self.dtype, self.device)
         else:

@@ -5,10 +5,10 @@ python -m jobs.pretrain CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
 import functools
-import json
 import sys
 
-from engine.contract import IMPORTANCE, fs, is_complete, model_is_complete
+from engine.contract import IMPORTANCE, is_complete, model_is_complete
+from engine.models import checkpoint_config
 from engine.text import load_tokenizer, tokenizer_record
 from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
 from jobs.graph import run_steps
@@ -45,7 +45,7 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
         raise StageError(f"pretrain.holdout={p.holdout} holds out no document of {dataset}; raise it")
     objective = masked_lm_objective(cfg.model, p, stored)
     say("pretrain", f"{arm}: masked-LM from {start} on {dataset} ({'stored' if stored else 'dynamic'} masks)")
-    start_config = json.loads(fs.read_bytes(fs.join(start, "config.json")))
+    start_config = checkpoint_config(start)
     if not lm_head_in_checkpoint(start, start_config["model_type"]):
         tied = start_config.get("tie_word_embeddings", True)  # as the family's config ties them
         say("pretrain", f"{arm}: {start} has no masked-LM head: it starts fresh"
