@@ -55,7 +55,54 @@ def check_checkpoint(path: str, key: str = "model") -> dict:
         raise InputError(f"{key}: {path} has no safetensors weights (model.safetensors)")
     if config["model_type"] in ENGINE_FAMILIES:
         check_inference_config(config, f"{key}: {path}")
+    check_weights(path, config, f"{key}: {path}")
     return config
+
+
+def weight_shapes(path: str) -> dict[str, tuple]:
+    """Every weight's shape in the checkpoint's safetensors file(s), read from their headers
+    alone (8 bytes of length, then JSON), not their tensors."""
+    index = fs.join(path, "model.safetensors.index.json")
+    files = sorted(set(json.loads(fs.read_bytes(index))["weight_map"].values())) if fs.is_file(index) \
+        else ["model.safetensors"]
+    shapes = {}
+    for name in files:
+        file = fs.join(path, name)
+        size = int.from_bytes(fs.read_range(file, 0, 8), "little")
+        header = json.loads(fs.read_range(file, 8, size))
+        shapes.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    return shapes
+
+
+def check_weights(path: str, config: dict, where: str) -> None:
+    """Raise InputError, naming `where`, the weight and both shapes, where the checkpoint's
+    weights do not fit the encoder its config.json describes: a weight of another shape, or
+    one of the encoder's missing (a sequence head may replace the pooler). The encoder is built
+    on PyTorch's meta device: shapes only, no memory, whatever its size."""
+    import torch
+    import transformers
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        family_config = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
+    except (ValueError, TypeError, StrictDataclassError) as e:  # transformers' own validation of the config
+        cause = getattr(e, "__cause__", None) or e
+        raise InputError(f"{where}: config.json is not a valid {config['model_type']} config: "
+                         f"{str(cause).strip().splitlines()[-1].strip()}") from None
+    with torch.device("meta"):
+        encoder = transformers.AutoModel.from_config(family_config)
+    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
+    prefix = encoder.base_model_prefix + "."
+    found = {k.removeprefix(prefix): shape for k, shape in weight_shapes(path).items()}
+    for name, shape in expected.items():
+        if name in found and found[name] != shape:
+            raise InputError(f"{where}: weight {name} has shape {list(found[name])}, but config.json describes "
+                             f"{list(shape)}: the weights are not those of the model config.json describes")
+    missing = [k for k in expected if k not in found and not k.startswith("pooler.")]
+    if missing:
+        raise InputError(f"{where}: no weight {missing[0]} ({len(missing)} of the {config['model_type']} "
+                         f"encoder's {len(expected)} missing): the weights are not those of the model config.json "
+                         "describes")
 
 
 def checkpoint_config(path: str) -> dict:

@@ -89,13 +89,14 @@ def existing_shard(out_dir: str, name: str) -> ShardInfo:
 
 
 def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint: str, model: str,
-                  params: dict, config_yaml: str, write_cpus: float = 0.25, writer_actors: int = 0,
-                  device: str = "CPU") -> Manifest:
+                  params: dict, config_yaml: str, tokenizer: dict | None = None, write_cpus: float = 0.25,
+                  writer_actors: int = 0, device: str = "CPU") -> Manifest:
     """Run `ds` (shard rows of the pending shards, or None when none is pending), write its
     shards, then the manifest over all of `names`, in that order. `writer_actors`: 0 writes
     in tasks (fused into the steps before, when those are tasks too), n > 0 in a pool of 1 to n
     `ShardWriter` actors (after model actors). `device`: where the dataset's model ran,
-    recorded with the seconds it took."""
+    recorded with the seconds it took. `tokenizer`: the identity of the tokenizer of the rows'
+    input_ids (engine.contract.tokenizer.tokenizer_identity)."""
     started = time.time()
     infos: dict[str, ShardInfo] = {}
     if ds is not None:
@@ -121,6 +122,7 @@ def write_sharded(ds, out_dir: str, kind: str, names: list[str], *, fingerprint:
     manifest = Manifest(kind=kind, fingerprint=fingerprint, model=model, params=params, shards=shards,
                         rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        compute={"seconds": round(time.time() - started, 3), "device": device})
+                        compute={"seconds": round(time.time() - started, 3), "device": device},
+                        tokenizer=tokenizer or {})
     write_manifest(out_dir, manifest)
     return manifest

@@ -13,9 +13,11 @@ import polars as pl
 
 from engine.contract import Manifest, fs, is_complete, model_is_complete
 from engine.contract.manifest import ManifestError
+from engine.contract.tokenizer import tokenizer_identity
 from engine.contract.verify import reopen_damaged
 from engine.corpus import check_corpus, corpus_files
 from engine.errors import InputError
+from engine.hub import hub_snapshot, is_model_id
 from engine.labeled import encode_labels, label_set, load_labeled
 from engine.models import check_checkpoint
 from engine.shards import numpy_batch
@@ -51,6 +53,7 @@ def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool
         job = ray_job(env)
         if job is not None:
             announce_job(stage, cfg, job)
+        locate_model(stage, cfg, env)
         check_model(cfg)
         plan = make_plan(cfg)
         with ray_session(cfg, trains=trains):
@@ -70,6 +73,14 @@ def announce_job(stage: str, cfg: PipelineConfig, job: dict) -> None:
     working_dir = job_working_dir(job, os.getcwd())
     if working_dir:
         check_job_paths(cfg, working_dir)
+
+
+def locate_model(stage: str, cfg: PipelineConfig, env: dict[str, str]) -> None:
+    """A `model` given as a Hugging Face model id becomes its directory in the Hugging Face
+    cache (downloaded there first where it is not, and the hub can be reached)."""
+    if is_model_id(cfg.model):
+        model_id, cfg.model = cfg.model, hub_snapshot(cfg.model, env)
+        say(stage, f"model {model_id}: {cfg.model} (Hugging Face cache)")
 
 
 def check_model(cfg: PipelineConfig) -> None:
@@ -144,7 +155,8 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
     # model actor's (2 cores, the demo's tag stage: 1.3 s slower; docs/performance.md).
     writers = pool.max_size if device == "GPU" else 0
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
-                         model=model, params=params, config_yaml=cfg.to_yaml(), writer_actors=writers, device=device)
+                         model=model, params=params, config_yaml=cfg.to_yaml(), tokenizer=tokenizer_identity(model),
+                         writer_actors=writers, device=device)
 
 
 def require_model(path: str, what: str, command: str) -> None:

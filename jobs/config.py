@@ -7,6 +7,8 @@ import os
 
 import yaml
 
+from engine.contract import fs
+from engine.hub import is_model_id
 from engine.models import INFERENCE_DTYPES
 from jobs.validate import ConfigError, build
 from trainer.params import TrainParams
@@ -191,12 +193,20 @@ def join_path(base: str, path: str) -> str:
     return os.path.abspath(os.path.join(os.path.expanduser(base), path))
 
 
+def names_hub_model(path: str, base: str) -> bool:
+    """Whether `model: path` names a Hugging Face model id (`FacebookAI/roberta-base`): it reads
+    as one, and no checkpoint directory is there as a path read from `base`."""
+    return is_model_id(path) and not fs.is_file(fs.join(join_path(base, path), "config.json"))
+
+
 def resolve_paths(cfg: PipelineConfig, cwd: str) -> None:
     """Relative paths made absolute: read from `base_dir`, itself read from `cwd` (the directory
     the command runs in; for a Ray job, its working_dir), so workers whose cwd differs resolve
-    the same file."""
+    the same file. A Hugging Face model id in `model` stays as written (`engine.hub`)."""
     base = join_path(cwd, cfg.base_dir) if cfg.base_dir else cwd
     for key in PATH_KEYS:
+        if key == "model" and names_hub_model(cfg.model, base):
+            continue
         set_key(cfg, key, join_path(base, get_key(cfg, key)))
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import urllib.parse
 
-from jobs.config import PATH_KEYS, ConfigError, PipelineConfig, get_key, is_uri, join_path
+from jobs.config import PATH_KEYS, ConfigError, PipelineConfig, get_key, is_uri, join_path, names_hub_model
 
 # Set by Ray's job supervisor in a job driver's environment: the job's runtime_env and metadata, as JSON.
 RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"
@@ -40,7 +40,8 @@ def check_submit_paths(cfg: PipelineConfig, head_here: bool, cwd: str) -> Submit
     are read from base_dir, or, when the job server runs on this machine (`head_here`), from
     `cwd`, passed on as base_dir; with a remote head and no absolute base_dir they are refused,
     naming the key. On this machine the inputs must exist; elsewhere absolute paths pass with a
-    line saying they must be on a disk every node shares. Raises ConfigError on the first problem."""
+    line saying they must be on a disk every node shares. A Hugging Face model id in `model` passes
+    (the job finds it in its own Hugging Face cache). Raises ConfigError on the first problem."""
     base, overrides = cfg.base_dir, []
     if base is not None and not is_uri(base) and not os.path.isabs(os.path.expanduser(base)):
         if not head_here:
@@ -51,6 +52,10 @@ def check_submit_paths(cfg: PipelineConfig, head_here: bool, cwd: str) -> Submit
     lines, local = [], []
     for key in PATH_KEYS:
         written = get_key(cfg, key)
+        if key == "model" and names_hub_model(written, base or cwd):
+            lines.append(f"model: {written} (a Hugging Face model id: read from the Hugging Face cache where the "
+                         "job runs, downloaded there once)")
+            continue
         relative = not is_uri(written) and not os.path.isabs(os.path.expanduser(written))
         if relative and base is None:
             if not head_here:

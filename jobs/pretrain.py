@@ -8,6 +8,7 @@ import functools
 import sys
 
 from engine.contract import IMPORTANCE, is_complete, model_is_complete
+from engine.contract.tokenizer import check_same_tokenizer
 from engine.models import checkpoint_config
 from engine.text import load_tokenizer, tokenizer_record
 from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
@@ -33,6 +34,7 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     start = plan.pretrain_start[arm]  # the general model, or DAPT's for DAPT+TAPT
     if arm in CONTINUES_FROM:
         require_model(start, f"the {CONTINUES_FROM[arm]} pretrained model", "pretrain")
+    check_same_tokenizer(dataset, start)
     p = cfg.pretrain
     stored = arm in STORED_MASKS
     train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.contract import is_complete, model_is_complete
+from engine.contract.tokenizer import check_same_tokenizer
 from engine.text import tokenizer_record
 from jobs.common import StageError, entry_point, say, special_ids, stage_share
 from trainer.data import tagger_rows
@@ -20,6 +21,7 @@ def train_tagger(cfg, plan) -> None:
     if not is_complete(plan.importance):
         raise StageError(f"the importance dataset is not in the store yet ({plan.importance}); "
                          "run `taskpt score CONFIG` first")
+    check_same_tokenizer(plan.importance, cfg.model)
     params = cfg.tagger
     train, val = tagger_rows(plan.importance, params.val_fraction, cfg.seed)
     if val.count() == 0:

@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny BERT built from a config (no download) and a local Ray."""
 from __future__ import annotations
 
+import collections
 import os
 
 import pytest
 
+from engine.contract.store import TOKENIZER_FILES
 from trainer.local_ray import LOCAL_RAY_ENV, LOCAL_RUNTIME_ENV
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
@@ -144,6 +146,25 @@ def build_tiny_encoder(path, model_type: str, seed: int = 0, hidden: int = 32, l
     return str(path)
 
 
+HubHome = collections.namedtuple("HubHome", "home model_id snapshot")
+
+
+@pytest.fixture
+def hf_home(tmp_path, tiny_bert) -> HubHome:
+    """An HF_HOME whose hub cache holds the tiny BERT as `org/tiny-bert` (refs main and v1), laid
+    out as huggingface_hub lays out a download: models--OWNER--NAME/refs/REF holds the commit,
+    snapshots/COMMIT/ the files."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-home" / "hub" / "models--org--tiny-bert"
+    (repo / "refs").mkdir(parents=True)
+    for ref in ("main", "v1"):
+        (repo / "refs" / ref).write_text(commit)
+    snapshot = shutil.copytree(tiny_bert, repo / "snapshots" / commit)
+    return HubHome(tmp_path / "hf-home", "org/tiny-bert", str(snapshot))
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
@@ -228,7 +249,7 @@ def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
     with torch.no_grad():
         head.weight.normal_(0.0, std)
     model.save_pretrained(path)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+    for name in TOKENIZER_FILES:  # as taskpt's trainer copies them
         if os.path.exists(os.path.join(base, name)):
             shutil.copy(os.path.join(base, name), os.path.join(path, name))
     return str(path)
@@ -280,7 +301,8 @@ def s3_store():
 
 
 def write_table_shards(table, out_dir: str, kind: str, shards: int = 3, fingerprint: str = "f",
-                       model: str = "m", params: dict | None = None, config_yaml: str = "seed: 1\n"):
+                       model: str = "m", params: dict | None = None, config_yaml: str = "seed: 1\n",
+                       tokenizer: dict | None = None):
     """`table` written as a contract dataset of `shards` consecutive shards named part0, part1, ...
     through the engine's writer on Ray."""
     import numpy as np
@@ -293,7 +315,7 @@ def write_table_shards(table, out_dir: str, kind: str, shards: int = 3, fingerpr
     bounds = np.linspace(0, table.num_rows, shards + 1).astype(int)
     ds = ray.data.from_arrow([nest(n, table.slice(a, b - a)) for n, a, b in zip(names, bounds, bounds[1:])])
     return write_sharded(ds, out_dir, kind, names, fingerprint=fingerprint, model=model, params=params or {},
-                         config_yaml=config_yaml)
+                         config_yaml=config_yaml, tokenizer=tokenizer)
 
 
 @pytest.fixture

@@ -45,6 +45,13 @@ def read_bytes(path: str) -> bytes:
         return f.read()
 
 
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """`length` bytes of a file from `offset` (fewer at its end): a header without the rest."""
+    fs, p = resolve(path)
+    with fs.open_input_file(p) as f:
+        return f.read_at(length, offset)
+
+
 def write_bytes(path: str, data: bytes) -> None:
     """Write a whole file; locally through a temporary name and a rename, so a reader never
     sees half of it (object stores make a single PUT visible all at once)."""

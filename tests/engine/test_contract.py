@@ -19,6 +19,7 @@ from engine.contract import (
     read_rows,
 )
 from engine.contract.manifest import ManifestError
+from engine.contract.tokenizer import check_same_tokenizer, tokenizer_identity
 from engine.contract.verify import damaged_shards, reopen_damaged
 from engine.shards import nest
 from engine.writer import ShardWriter, pending_shards, write_sharded, write_shards
@@ -38,7 +39,7 @@ def test_written_dataset_reads_back_row_for_row_with_a_verifiable_manifest(write
     assert is_complete(out) and manifest.rows == 500 and [s.path for s in manifest.shards] == [
         "part0.parquet", "part1.parquet", "part2.parquet"]
     on_disk = read_manifest(out)
-    assert on_disk == manifest and on_disk.version == FORMAT_VERSION == 2 and on_disk.kind == PREMASKED
+    assert on_disk == manifest and on_disk.version == FORMAT_VERSION == 3 and on_disk.kind == PREMASKED
     for shard in on_disk.shards:
         path = fs.join(out, shard.path)
         assert fs.sha256(path) == shard.sha256 and fs.file_info(path).size == shard.bytes
@@ -126,8 +127,17 @@ def _manifest(tmp_path, **changes):
 def test_an_unknown_format_version_is_an_error_that_names_it(tmp_path):
     with pytest.raises(ManifestError, match="format version 7 is not supported"):
         read_manifest(_manifest(tmp_path, version=7))
-    with pytest.raises(ManifestError, match=r"format version 1 is not supported \(this taskpt reads version 2\)"):
+    with pytest.raises(ManifestError, match=r"format version 1 is not supported \(this taskpt reads versions 2, 3\)"):
         read_manifest(_manifest(tmp_path, version=1))
+
+
+def test_a_version_2_manifest_reads_with_no_tokenizer_and_pretraining_refuses_it(tmp_path, tiny_bert):
+    """Version 3 only adds the tokenizer record: `taskpt store` still lists an older store, and
+    no model trains on its ids unchecked."""
+    old = _manifest(tmp_path, version=2)
+    assert read_manifest(old).tokenizer == {}
+    with pytest.raises(ManifestError, match="records no tokenizer .* before format version 3"):
+        check_same_tokenizer(old, tiny_bert)
 
 
 def test_shard_paths_outside_the_dataset_are_rejected(tmp_path):
@@ -139,3 +149,37 @@ def test_shard_paths_outside_the_dataset_are_rejected(tmp_path):
 def test_reading_a_dataset_as_the_wrong_kind_is_refused(tmp_path):
     with pytest.raises(ManifestError, match="kind is 'importance', expected 'premasked'"):
         open_dataset(_manifest(tmp_path), PREMASKED)
+
+
+def test_a_tokenizer_identity_names_its_class_size_and_special_ids_and_survives_a_copy(tmp_path, tiny_bert,
+                                                                                       tiny_roberta):
+    import shutil
+
+    bert, roberta = tiny_bert, tiny_roberta
+    identity = tokenizer_identity(bert)
+    assert identity["class"] == "BertTokenizer" and identity["vocab_size"] == len(fs.read_bytes(
+        fs.join(bert, "vocab.txt")).decode().split())
+    assert identity["special_ids"] == {"cls_token": 2, "mask_token": 4, "pad_token": 0, "sep_token": 3, "unk_token": 1}
+    assert tokenizer_identity(roberta)["special_ids"] == {"cls_token": 0, "mask_token": 4, "pad_token": 1,
+                                                          "sep_token": 2, "unk_token": 3}
+    copy = shutil.copytree(bert, tmp_path / "copy")  # a model trained from it carries its files
+    assert tokenizer_identity(str(copy)) == identity
+    # A different lowercasing is another tokenizer, though the vocabulary is the same.
+    config = json.loads((copy / "tokenizer_config.json").read_text())
+    (copy / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    changed = tokenizer_identity(str(copy))
+    assert changed["sha256"] != identity["sha256"] and changed["vocab_size"] == identity["vocab_size"]
+
+
+def test_a_dataset_refuses_a_model_with_another_tokenizer_naming_both(write_rows, tmp_path, tiny_bert, tiny_tagger,
+                                                                      tiny_roberta):
+    bert, roberta = tiny_bert, tiny_roberta
+    out = str(tmp_path / "premasked" / "t")
+    write_rows(premasked_rows(10), out, PREMASKED, shards=1, tokenizer=tokenizer_identity(bert))
+    assert read_manifest(out).tokenizer == tokenizer_identity(bert)
+    check_same_tokenizer(out, tiny_tagger)  # a model trained from it: the same tokenizer files
+    with pytest.raises(ManifestError) as refused:
+        check_same_tokenizer(out, roberta)
+    message = str(refused.value)
+    assert "\n" not in message and out in message and roberta in message
+    assert "BertTokenizer" in message and "RobertaTokenizer" in message

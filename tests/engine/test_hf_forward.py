@@ -87,3 +87,4 @@ def test_an_unsupported_model_type_is_refused_with_the_supported_list(tiny_bert,
     with pytest.raises(InputError, match=r"has model_type 'gpt2'; taskpt supports model_type bert, roberta, "
                                          r"xlm-roberta, distilbert, electra, deberta-v2, modernbert"):
         check_checkpoint(str(path))
+

@@ -1,11 +1,15 @@
-"""Model actors hand the model a ready 4D mask: same outputs as a 2D mask, and no host wait."""
+"""Model actors hand the model a ready 4D mask: same outputs as a 2D mask, and no host wait;
+their passes stay within budget; a checkpoint is checked against its config before any load."""
+import pathlib
+
 import numpy as np
 import pyarrow as pa
 import pytest
 import torch
 from transformers import BertForTokenClassification
 
-from engine.models import additive_mask, length_batches, token_batches
+from engine.errors import InputError
+from engine.models import SUPPORTED_MODEL_TYPES, additive_mask, check_checkpoint, length_batches, token_batches
 from engine.scorer import ImportanceScorer
 from engine.tagger import MaskTagger
 from engine.text import load_tokenizer
@@ -132,3 +136,38 @@ def test_a_model_actor_packs_sentences_on_a_gpu_and_pads_them_on_cpu_unless_told
         assert MaskTagger(tiny_tagger, pack=False).pack is False
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+@pytest.mark.parametrize("model_type", SUPPORTED_MODEL_TYPES)
+def test_weights_that_do_not_fit_their_config_are_refused_by_weight_before_any_load(family_models, model_type,
+                                                                                    tmp_path):
+    """A config.json from another size of the model (more layers, another width, another
+    vocabulary) over these weights: one line naming the weight, read from the file's header."""
+    import json
+    import shutil
+
+    for path in family_models[model_type]:  # encoder, sequence classifier (RoBERTa's without a pooler), tagger
+        assert check_checkpoint(path)["model_type"] == model_type
+    base = family_models[model_type][0]
+    config = json.loads(pathlib.Path(base, "config.json").read_text())
+    layers = "n_layers" if model_type == "distilbert" else "num_hidden_layers"
+    deeper = {k: v for k, v in config.items() if k != "layer_types"}  # ModernBERT's, one per layer
+    for changed, said in (({**deeper, layers: config[layers] + 1}, r"no weight \S*2\S* \(\d+ of the"),
+                          ({**config, "vocab_size": config["vocab_size"] + 8}, r"weight \S*embeddings\S* has shape \[")):
+        path = tmp_path / str(len(list(tmp_path.iterdir())))
+        shutil.copytree(base, path)
+        (path / "config.json").write_text(json.dumps(changed))
+        with pytest.raises(InputError, match=rf"^model: {path}: {said}.*not those of the model config.json describes"):
+            check_checkpoint(str(path))
+
+
+def test_a_config_json_that_transformers_refuses_is_one_line_naming_the_checkpoint(family_models, tmp_path):
+    import json
+    import shutil
+
+    path = shutil.copytree(family_models["modernbert"][0], tmp_path / "model")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))  # layer_types lists 2
+    with pytest.raises(InputError, match=rf"^model: {path}: config.json is not a valid modernbert config: "
+                                         r"`num_hidden_layers` \(3\) must be equal to the number of `layer_types` \(2\)$"):
+        check_checkpoint(str(path))

@@ -31,9 +31,18 @@ def test_minimal_config_gets_the_published_defaults(tmp_path):
 
 def test_local_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "models/general").mkdir(parents=True)
+    (tmp_path / "models/general/config.json").write_text("{}")
     cfg = load_config(config_file(tmp_path), ["store=s3://bucket/taskpt"])
     assert cfg.model == str(tmp_path / "models/general") and cfg.store == "s3://bucket/taskpt"
     assert cfg.domain.corpus == str(tmp_path / "corpus/*.txt")
+
+
+def test_a_model_that_reads_as_a_hugging_face_id_and_is_no_directory_here_stays_an_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(config_file(tmp_path), ["model=FacebookAI/roberta-base"]).model == "FacebookAI/roberta-base"
+    assert load_config(config_file(tmp_path), ["model=models/general"]).model == "models/general"
+    assert load_config(config_file(tmp_path), ["model=data/models/general"]).model == str(tmp_path / "data/models/general")
 
 
 def test_unknown_key_is_named(tmp_path):

@@ -121,3 +121,37 @@ def test_a_stage_whose_store_is_inside_the_jobs_working_directory_refuses_to_sta
     assert ("config key 'store': " + f"{tmp_path}/store-in-upload is inside this Ray job's uploaded working "
             "directory, which Ray deletes") in said.err
     assert not (tmp_path / "store-in-upload").exists()
+
+
+def test_a_hugging_face_model_id_passes_the_submit_check_wherever_the_head_is(tmp_path):
+    """The job reads it from the Hugging Face cache of the node it runs on: nothing to resolve here."""
+    config = demo_project(tmp_path)
+    for head_here in (True, False):
+        checked = check_submit_paths(unresolved(config, "model=FacebookAI/roberta-base", f"base_dir={tmp_path}"),
+                                     head_here=head_here, cwd=str(tmp_path))
+        assert "model: FacebookAI/roberta-base (a Hugging Face model id: read from the Hugging Face cache where " \
+               "the job runs, downloaded there once)" in checked.lines
+        assert not [path for path in checked.local if "roberta" in path]
+
+
+def test_a_stage_reads_a_model_id_from_the_hugging_face_cache_and_plans_on_its_files(tmp_path, hf_home, capsys,
+                                                                                   local_ray, tagging_project_maker):
+    config = tagging_project_maker(tmp_path, documents=2, shard_documents=2)
+    seen = []
+    env = {"HF_HOME": str(hf_home.home), "HF_HUB_OFFLINE": "1"}
+    assert entry_point("tag", lambda cfg, plan: seen.append((cfg.model, plan)), [config, f"model={hf_home.model_id}"],
+                       trains=False, env=env) == 0
+    [(model, plan)] = seen
+    assert model == hf_home.snapshot
+    assert f"[taskpt tag] model org/tiny-bert: {hf_home.snapshot} (Hugging Face cache)" in capsys.readouterr().out
+    # Fingerprints hash the checkpoint's files, not its path: the same datasets as the directory's.
+    from jobs.plan import make_plan
+    direct = make_plan(load_config(config, [f"model={hf_home.snapshot}"]))
+    assert (plan.tagger, plan.tagged, plan.results) == (direct.tagger, direct.tagged, direct.results)
+
+    assert entry_point("tag", lambda cfg, plan: seen.append(cfg), [config, "model=org/not-cached"], trains=False,
+                       env={**env, "HF_HOME": str(tmp_path / "empty")}) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("taskpt tag: error: model: org/not-cached is neither a checkpoint directory nor in the "
+                           f"Hugging Face cache ({tmp_path}/empty/hub), and HF_HUB_OFFLINE=1 forbids downloading it")
+    assert len(seen) == 1

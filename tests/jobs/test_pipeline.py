@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from engine.contract import PREMASKED, open_dataset, read_manifest
+from engine.contract.tokenizer import tokenizer_identity
 from engine.tagger import select_masks
 from engine.text import tokenizer_inputs
 from jobs.config import load_config
@@ -77,6 +78,8 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     assert importance.kind == "importance" and importance.rows >= 48  # two sentences per example
     selective = read_manifest(plan.premasked)
     assert selective.rows >= 120 and selective.model == plan.tagger
+    # Both record the tokenizer of their ids: the general model's, whose files the trained models carry.
+    assert importance.tokenizer == selective.tokenizer == tokenizer_identity(load_config(config).model)
     rows, random_rows = read_all(plan.premasked), read_all(plan.random_masks)
     joined = rows.join(random_rows, on=["doc_id", "sentence_index"], suffix="_random")
     assert joined.height == rows.height
@@ -115,6 +118,28 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
     assert derived["mask_positions"].list.len().sum() >= rows["mask_positions"].list.len().sum()
     for scores, masks in zip(derived["scores"].to_list(), derived["mask_positions"].to_list()):
         assert masks == select_masks(np.array(scores, np.float32), 0.3).tolist()
+
+
+@pytest.mark.slow
+def test_pretraining_refuses_a_dataset_of_another_tokenizer_before_any_work(local_ray, tiny_project, tiny_roberta,
+                                                                            capsys):
+    """After the run above: the tagged dataset's manifest made to record RoBERTa's tokenizer,
+    DAPT (which trains on it) stops with one line naming both, and writes nothing."""
+    import jobs.pretrain
+
+    _, config = tiny_project
+    args = [config, "pretrain.arms=[dapt]", "pretrain.lr=0.001"]  # a DAPT model not in the store
+    plan = make_plan(load_config(config, args[1:]))
+    manifest = pathlib.Path(plan.tagged, "manifest.json")
+    original = manifest.read_text()
+    manifest.write_text(json.dumps({**json.loads(original), "tokenizer": tokenizer_identity(tiny_roberta)}))
+    try:
+        assert jobs.pretrain.main(args) == 2
+    finally:
+        manifest.write_text(original)
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert plan.tagged in line and "RobertaTokenizer" in line and "BertTokenizer" in line
+    assert not pathlib.Path(plan.pretrained["dapt"]).exists()
 
 
 @pytest.mark.slow
