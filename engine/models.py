@@ -39,9 +39,11 @@ INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 
-def check_checkpoint(path: str, key: str = "model") -> dict:
+def check_checkpoint(path: str, key: str = "model", weights: bool = True) -> dict:
     """The checkpoint's config.json, after checking it is of a supported family
-    (SUPPORTED_MODEL_TYPES), with a fast tokenizer and safetensors weights."""
+    (SUPPORTED_MODEL_TYPES), with a fast tokenizer and safetensors weights, and, where
+    `weights`, that these have the shapes config.json describes (`check_weights`: it imports
+    transformers, 3.6-3.9 s in a fresh process on 2 cores)."""
     config_path = fs.join(path, "config.json")
     if not fs.is_file(config_path):
         raise InputError(f"{key}: {path} is not a Hugging Face checkpoint directory (no config.json)")
@@ -55,7 +57,8 @@ def check_checkpoint(path: str, key: str = "model") -> dict:
         raise InputError(f"{key}: {path} has no safetensors weights (model.safetensors)")
     if config["model_type"] in ENGINE_FAMILIES:
         check_inference_config(config, f"{key}: {path}")
-    check_weights(path, config, f"{key}: {path}")
+    if weights:
+        check_weights(path, config, f"{key}: {path}")
     return config
 
 

@@ -54,7 +54,7 @@ def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool
         if job is not None:
             announce_job(stage, cfg, job)
         locate_model(stage, cfg, env)
-        check_model(cfg)
+        check_model(cfg, weights=trains)
         plan = make_plan(cfg)
         with ray_session(cfg, trains=trains):
             body(cfg, plan)
@@ -83,10 +83,12 @@ def locate_model(stage: str, cfg: PipelineConfig, env: dict[str, str]) -> None:
         say(stage, f"model {model_id}: {cfg.model} (Hugging Face cache)")
 
 
-def check_model(cfg: PipelineConfig) -> None:
+def check_model(cfg: PipelineConfig, weights: bool) -> None:
     """The general model is a checkpoint of a family the model actors run (the scorer
-    and the tagger are fine-tuned from it, so they share its architecture)."""
-    check_checkpoint(cfg.model)
+    and the tagger are fine-tuned from it, so they share its architecture). Its weights are
+    checked against its config where the stage trains from them (`weights`): scoring and
+    tagging read only models taskpt trained from it."""
+    check_checkpoint(cfg.model, weights=weights)
 
 
 @contextlib.contextmanager

@@ -155,3 +155,19 @@ def test_a_stage_reads_a_model_id_from_the_hugging_face_cache_and_plans_on_its_f
     assert line.startswith("taskpt tag: error: model: org/not-cached is neither a checkpoint directory nor in the "
                            f"Hugging Face cache ({tmp_path}/empty/hub), and HF_HUB_OFFLINE=1 forbids downloading it")
     assert len(seen) == 1
+
+
+def test_a_stage_that_trains_refuses_weights_its_config_does_not_describe_before_any_work(tmp_path, capsys,
+                                                                                       tagging_project_maker):
+    """Checked where the stage trains from the general model; tagging reads only the tagger."""
+    import shutil
+
+    config = tagging_project_maker(tmp_path, documents=2, shard_documents=2)
+    model = shutil.copytree(load_config(config).model, tmp_path / "wider")
+    described = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**described, "hidden_size": 2 * described["hidden_size"]}))
+    ran = []
+    assert entry_point("finetune", lambda cfg, plan: ran.append(cfg), [config, f"model={model}"], env={}) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"taskpt finetune: error: model: {model}: weight embeddings.word_embeddings.weight has "
+                           "shape [") and not ran
