@@ -143,12 +143,14 @@ def test_pretraining_refuses_a_dataset_of_another_tokenizer_before_any_work(loca
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_type", ["roberta", "deberta-v2"])
+@pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta", "distilbert", "electra", "deberta-v2", "modernbert"])
 def test_run_completes_every_stage_on_another_family_with_its_own_tokens(local_ray, tiny_project, family_models,
                                                                          model_type, tmp_path, capsys):
     """RoBERTa: a byte-level BPE tokenizer (`Ġ`), <s> </s> <pad> <mask>, positions after the pad
-    id, on the engine's own forward. DeBERTa-v3: a Unigram tokenizer (`▁`), relative attention,
-    on transformers' forward in the actors. Neither has a masked-LM head: every stage runs."""
+    id, on the engine's own forward; XLM-R the same with a Unigram tokenizer (`▁`). DistilBERT
+    and ELECTRA (WordPiece), DeBERTa-v3 (Unigram, relative attention), ModernBERT (byte-level
+    BPE with [CLS]/[SEP]) on transformers' forward in the actors, each with its own masked-LM
+    head module. None has a masked-LM head in its checkpoint: every stage runs, ~60 s each."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from engine.tagger import mask_budget
@@ -166,7 +168,7 @@ def test_run_completes_every_stage_on_another_family_with_its_own_tokens(local_r
     plan = make_plan(load_config(str(config)))
     assert f"selective: {model} has no masked-LM head: it starts fresh, its decoder tied to the input " \
            "embeddings" in said
-    engine_forward = model_type == "roberta"
+    engine_forward = model_type in ("roberta", "xlm-roberta")
     assert (f"on the engine's own {model_type} forward" if engine_forward
             else f"on transformers' {model_type} forward (padded passes)") in said  # scoring and tagging say so
 
