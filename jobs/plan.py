@@ -37,11 +37,19 @@ def file_identity(path: str) -> dict:
     return {"path": path, "size": info.size, "sha256": fs.sha256(path) if info.size else ""}
 
 
+# The files a checkpoint is identified by, those it has: config, tokenizer (BERT's, then the
+# BPE and SentencePiece families' own), weights whole or sharded (the index names the shards).
+IDENTITY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors",
+                  "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spm.model", "model.safetensors.index.json")
+
+
 def model_identity(path: str) -> dict:
     """A checkpoint by the content of its config, tokenizer and weights (not by its path)."""
-    return {name: fs.sha256(fs.join(path, name))
-            for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors")
-            if fs.is_file(fs.join(path, name))}
+    names = [name for name in IDENTITY_FILES if fs.is_file(fs.join(path, name))]
+    if "model.safetensors.index.json" in names:
+        index = json.loads(fs.read_bytes(fs.join(path, "model.safetensors.index.json")))
+        names += sorted(set(index["weight_map"].values()))
+    return {name: fs.sha256(fs.join(path, name)) for name in names}
 
 
 def _params(section) -> dict:

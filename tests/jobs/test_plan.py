@@ -76,3 +76,25 @@ def test_an_unknown_arm_is_named_with_the_ones_there_are(project):
     with pytest.raises(ConfigError, match=r"'experiment.arms': 'dapt\+tapt' is not one of .*'dapt_tapt'"):
         load_config(project, ["experiment.arms=[general, dapt+tapt]"])
     assert load_config(project, ["experiment.arms=[general, dapt_tapt]"]).experiment.arms == ["general", "dapt_tapt"]
+
+
+def test_a_checkpoint_is_identified_by_its_files_sharded_weights_and_bpe_vocabulary_included(tmp_path, tiny_bert):
+    import json
+    import shutil
+
+    from jobs.plan import model_identity
+
+    # BERT's files as always: a store written before keeps its fingerprints.
+    assert sorted(model_identity(tiny_bert)) == ["config.json", "model.safetensors", "tokenizer.json",
+                                                 "tokenizer_config.json", "vocab.txt"]
+    sharded = shutil.copytree(tiny_bert, tmp_path / "sharded")
+    for name in ("vocab.json", "merges.txt"):  # a byte-level BPE tokenizer's files, saved beside tokenizer.json
+        (sharded / name).write_text("{}")
+    (sharded / "model.safetensors").rename(sharded / "model-00001-of-00001.safetensors")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"bert.embeddings.word_embeddings.weight": "model-00001-of-00001.safetensors"}}))
+    before = model_identity(str(sharded))
+    assert {"model-00001-of-00001.safetensors", "vocab.json", "merges.txt"} <= set(before)
+    with open(sharded / "model-00001-of-00001.safetensors", "ab") as f:
+        f.write(b" ")
+    assert model_identity(str(sharded)) != before
