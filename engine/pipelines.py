@@ -159,6 +159,9 @@ def random_baseline_dataset(source_dir: str, names: list[str], seed: int):
     return derived_dataset(source_dir, names, random_equal_budget, seed=seed)
 
 
-def rebudget_dataset(source_dir: str, names: list[str], mask_ratio: float):
-    """The same rows with masks chosen from the stored scores at another budget ratio."""
-    return derived_dataset(source_dir, names, rebudget, mask_ratio=mask_ratio)
+def rebudget_dataset(source_dir: str, names: list[str], mask_ratio: float, candidates: str = "all",
+                     model_path: str | None = None):
+    """The same rows with masks chosen from the stored scores at another budget ratio, among
+    `candidates` (engine.remask.rebudget; "content" reads `model_path`'s tokenizer)."""
+    return derived_dataset(source_dir, names, rebudget, mask_ratio=mask_ratio, candidates=candidates,
+                           model_path=model_path)

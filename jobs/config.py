@@ -10,10 +10,11 @@ import yaml
 from engine.contract import fs
 from engine.hub import is_model_id
 from engine.models import INFERENCE_DTYPES
+from engine.remask import CANDIDATES
 from jobs.validate import ConfigError, build
 from trainer.params import TrainParams
 
-ARMS = ("selective", "random", "dapt", "tapt", "dapt_tapt")
+ARMS = ("selective", "selective_content", "random", "dapt", "tapt", "dapt_tapt")
 
 
 @dataclasses.dataclass
@@ -96,6 +97,7 @@ class TagConfig:                        # stage 4
     mask_ratio: float = 0.15            # budget k = int(max(1, mask_ratio * wordpieces))
     split_sentences: bool = True
     shard_documents: int = 5000         # documents per shard: the unit of work, output file and resume
+    candidates: str = "all"             # all | content: tokens the `selective` arm's masks may fall on
 
 
 @dataclasses.dataclass
@@ -231,6 +233,8 @@ def load_config(path: str, overrides: list[str] = (), resolve: bool = True) -> P
 
 def check(cfg: PipelineConfig) -> None:
     """Value checks the types cannot express."""
+    if cfg.tag.candidates not in CANDIDATES:
+        raise ConfigError(f"config key 'tag.candidates': {cfg.tag.candidates!r} is not one of {CANDIDATES}")
     for arm in cfg.pretrain.arms:
         if arm not in ARMS:
             raise ConfigError(f"config key 'pretrain.arms': {arm!r} is not one of {ARMS}")

@@ -34,7 +34,8 @@ SHARED_STAGES = {"general": [], "tapt": ["finetune-scorer", "score"],
                  "dapt": ["finetune-scorer", "score", "train-tagger", "tag"],
                  "dapt_tapt": ["finetune-scorer", "score", "train-tagger", "tag", "pretrain-dapt"],
                  "random": ["finetune-scorer", "score", "train-tagger", "tag", "random-masks"],
-                 "selective": ["finetune-scorer", "score", "train-tagger", "tag", "selective-masks"]}
+                 "selective": ["finetune-scorer", "score", "train-tagger", "tag", "selective-masks"],
+                 "selective_content": ["finetune-scorer", "score", "train-tagger", "tag", "content-masks"]}
 CORPUS_ARMS = {arm for arm, stages in SHARED_STAGES.items() if "tag" in stages}  # they need the corpus tagged
 
 
@@ -108,6 +109,7 @@ def shared_stages(cfg, plan) -> dict:
         # At the tagging ratio itself the tagger's masks are the tagged dataset: no extra step.
         "selective-masks": lambda: dataset_record(plan.premasked) if plan.premasked != plan.tagged else
         {"path": plan.premasked, "seconds": 0.0, "device": "CPU"},
+        "content-masks": lambda: dataset_record(plan.premasked_content),
         "pretrain-dapt": lambda: model_record(plan.pretrained["dapt"]),
     }
     used = {stage for arm in cfg.experiment.arms for stage in SHARED_STAGES[arm]}

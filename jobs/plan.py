@@ -23,7 +23,8 @@ TAGGING_RATIO = 0.15
 # first, also when it is not an arm of its own.
 CONTINUES_FROM = {"dapt_tapt": "dapt"}
 # The dataset each pretraining arm reads: a Plan field, and its kind.
-SOURCES = {"selective": ("premasked", PREMASKED), "random": ("random_masks", PREMASKED), "dapt": ("tagged", PREMASKED),
+SOURCES = {"selective": ("premasked", PREMASKED), "selective_content": ("premasked_content", PREMASKED),
+           "random": ("random_masks", PREMASKED), "dapt": ("tagged", PREMASKED),
            "tapt": ("importance", IMPORTANCE), "dapt_tapt": ("importance", IMPORTANCE)}
 
 
@@ -62,7 +63,8 @@ class Plan:
     importance: str             # stage 2 dataset
     tagger: str                 # stage 3 model
     tagged: str                 # stage 4 dataset: tagger scores, masks at TAGGING_RATIO
-    premasked: str              # stage 4 dataset: tagger masks at tag.mask_ratio (= tagged, or derived)
+    premasked: str              # stage 4 dataset: tagger masks at tag.mask_ratio, tag.candidates (tagged or derived)
+    premasked_content: str      # stage 4 dataset: tagger masks at tag.mask_ratio among content tokens (derived)
     random_masks: str           # stage 4 dataset (random positions, equal budget)
     pretrained: dict[str, str]  # stage 5 model per arm (and per arm another one continues from)
     pretrain_start: dict[str, str]  # the model each of those starts from: the general model, or CONTINUES_FROM's
@@ -92,12 +94,18 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     importance = digest(scorer, task, _params(cfg.score), FORMAT_VERSION)
     tagger = digest(importance, _params(cfg.tagger))
     corpus = [file_identity(p) for p in corpus_files(cfg.domain.corpus)]
-    tagged = digest(tagger, corpus, _params(cfg.domain) | {"corpus": None}, _params(cfg.tag) | {"mask_ratio": None},
-                    TAGGING_RATIO, FORMAT_VERSION)
-    premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
-        digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
+    tagging = {k: v for k, v in _params(cfg.tag).items() if k != "candidates"} | {"mask_ratio": None}
+    tagged = digest(tagger, corpus, _params(cfg.domain) | {"corpus": None}, tagging, TAGGING_RATIO, FORMAT_VERSION)
+    # Masks chosen again from the stored scores: at another ratio, or among content tokens only.
+    premasked_content = digest(tagged, "rebudget", cfg.tag.mask_ratio, "content", FORMAT_VERSION)
+    if cfg.tag.candidates == "content":
+        premasked = premasked_content
+    else:
+        premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
+            digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
     random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
-    datasets = {"premasked": premasked, "random_masks": random_masks, "tagged": tagged, "importance": importance}
+    datasets = {"premasked": premasked, "premasked_content": premasked_content, "random_masks": random_masks,
+                "tagged": tagged, "importance": importance}
     pretrain = _params(cfg.pretrain) | {"arms": None}
     needed = list(dict.fromkeys([CONTINUES_FROM[a] for a in cfg.pretrain.arms if a in CONTINUES_FROM] + cfg.pretrain.arms))
     pretrained, start = {}, {}
@@ -113,6 +121,7 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
         tagger=model_path(store, "tagger", tagger),
         tagged=dataset_path(store, PREMASKED, tagged),
         premasked=dataset_path(store, PREMASKED, premasked),
+        premasked_content=dataset_path(store, PREMASKED, premasked_content),
         random_masks=dataset_path(store, PREMASKED, random_masks),
         pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},
         pretrain_start=start,

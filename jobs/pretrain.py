@@ -19,7 +19,7 @@ from trainer.objectives import MaskedLM
 from trainer.objectives.masked_lm import lm_head_in_checkpoint
 from trainer.run import fit
 
-STORED_MASKS = ("selective", "random")
+STORED_MASKS = ("selective", "selective_content", "random")
 
 
 def pretrain_arm(cfg, plan, arm: str) -> None:

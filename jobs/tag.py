@@ -1,5 +1,7 @@
 """Stage 4: tag the domain corpus and choose the masks; then derive, from the stored scores and
-without the model, the masks at the configured budget and the equal-budget random baseline.   python -m jobs.tag CONFIG.yaml [key=value ...]"""
+without the model, the masks at the configured budget and candidates (content tokens only for
+the selective_content arm) and the equal-budget random baseline.
+python -m jobs.tag CONFIG.yaml [key=value ...]"""
 from __future__ import annotations
 
 import dataclasses
@@ -37,7 +39,7 @@ def tag_corpus(cfg, plan) -> None:
                                  encoding=d.encoding, max_seq=t.max_seq, mask_ratio=TAGGING_RATIO,
                                  split_sentences=t.split_sentences, pool=pool)
 
-    params = {**dataclasses.asdict(t), "mask_ratio": TAGGING_RATIO, "masks": "tagger"}
+    params = {**dataclasses.asdict(t), "mask_ratio": TAGGING_RATIO, "masks": "tagger", "candidates": "all"}
     manifest = write_shards("tag", cfg, out, PREMASKED, [s.name for s in shards], build, model=plan.tagger,
                             params=params, pool=pool)
     say("tag", f"wrote {manifest.rows} sentences in {len(manifest.shards)} shard(s) to {out}")
@@ -56,10 +58,20 @@ def derive(cfg, plan, out: str, source: str, build, params: dict, what: str) -> 
 
 def tag(cfg, plan) -> None:
     tag_corpus(cfg, plan)
-    ratio = cfg.tag.mask_ratio
+    ratio, candidates = cfg.tag.mask_ratio, cfg.tag.candidates
+
+    def rebudgeted(among: str):
+        return lambda src, names: rebudget_dataset(src, names, ratio, among, plan.tagger)
+
+    def described(among: str) -> str:
+        return f"the tagger's masks at budget {ratio}" + (" among content tokens" if among == "content" else "")
+
     if plan.premasked != plan.tagged:
-        derive(cfg, plan, plan.premasked, plan.tagged, lambda src, names: rebudget_dataset(src, names, ratio),
-               {"masks": "tagger", "mask_ratio": ratio}, f"the tagger's masks at budget {ratio}")
+        derive(cfg, plan, plan.premasked, plan.tagged, rebudgeted(candidates),
+               {"masks": "tagger", "mask_ratio": ratio, "candidates": candidates}, described(candidates))
+    if "selective_content" in cfg.pretrain.arms and plan.premasked_content != plan.premasked:
+        derive(cfg, plan, plan.premasked_content, plan.tagged, rebudgeted("content"),
+               {"masks": "tagger", "mask_ratio": ratio, "candidates": "content"}, described("content"))
     derive(cfg, plan, plan.random_masks, plan.premasked, lambda src, names: random_baseline_dataset(src, names, cfg.seed),
            {"masks": "random-equal-budget", "seed": cfg.seed}, "the random baseline (same masks per sentence)")
 

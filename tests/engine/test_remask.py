@@ -1,6 +1,8 @@
-"""The random baseline masks as many positions per sentence as the selective masks."""
+"""The random baseline masks as many positions per sentence as the selective masks; masks chosen
+again from the stored scores keep the tagging rule, among every token or content tokens only."""
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from engine.contract import PREMASKED, SCHEMAS
 from engine.remask import random_equal_budget, rebudget
@@ -47,3 +49,25 @@ def test_another_budget_is_chosen_from_the_stored_scores_by_the_tagging_rule():
     assert out.drop_columns(["mask_positions"]).equals(table.drop_columns(["mask_positions"]))
     more = sum(len(m) for m in out["mask_positions"].to_pylist())
     assert more > sum(len(m) for m in rebudget(table, 0.15)["mask_positions"].to_pylist())
+
+
+def test_content_candidates_never_include_stop_words_or_punctuation_and_keep_the_budget(tiny_bert):
+    from engine.text import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_bert)
+    texts = ["the movie , was great fun .", "it was the best of it !", "."]
+    ids = [np.array(tokenizer(t, add_special_tokens=False)["input_ids"], np.int32) for t in texts]
+    function = {"the", "was", "it", "of", ",", ".", "!"}
+    # The tagger's scores favour exactly the tokens content candidates leave out.
+    scores = [np.array([5.0 if t in function else 1.0 for t in tokenizer.convert_ids_to_tokens(row)], np.float32)
+              for row in ids]
+    table = pa.table({"doc_id": np.arange(3), "sentence_index": np.zeros(3, np.int32), "input_ids": ids,
+                      "scores": scores, "mask_positions": [np.zeros(0, np.int32)] * 3}, schema=SCHEMAS[PREMASKED])
+    published = rebudget(table, 0.5)["mask_positions"].to_pylist()
+    content = rebudget(table, 0.5, candidates="content", model_path=tiny_bert)["mask_positions"].to_pylist()
+    words = [tokenizer.convert_ids_to_tokens(row) for row in ids]
+    assert [[words[0][p] for p in m] for m in published][0] == ["the", ",", "was"]  # the published rule
+    assert [[words[i][p] for p in m] for i, m in enumerate(content)] == [["movie", "great", "fun"], ["best"], []]
+    assert all(len(m) <= mask_budget(len(row), 0.5) for m, row in zip(content, ids))
+    with pytest.raises(ValueError, match="candidates must be one of"):
+        rebudget(table, 0.5, candidates="nouns")

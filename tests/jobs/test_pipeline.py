@@ -12,7 +12,7 @@ import yaml
 
 from engine.contract import PREMASKED, open_dataset, read_manifest
 from engine.contract.tokenizer import tokenizer_identity
-from engine.tagger import select_masks
+from engine.tagger import mask_budget, select_masks
 from engine.text import tokenizer_inputs
 from jobs.config import load_config
 from jobs.plan import make_plan
@@ -121,6 +121,37 @@ def test_run_writes_every_stage_and_a_second_run_reuses_them(local_ray, tiny_pro
 
 
 @pytest.mark.slow
+def test_the_content_arms_masks_are_derived_from_the_stored_scores_never_on_stop_words_or_punctuation(
+        local_ray, tiny_project, capsys):
+    """After the run above: no tagger is loaded; same budget, same candidates order as `selective`."""
+    from engine.stopwords import StopWords
+    from engine.token_forms import TokenForms
+    from jobs.tag import main as tag_main
+
+    _, config = tiny_project
+    args = [config, "pretrain.arms=[selective_content]"]
+    assert tag_main(args) == 0
+    said = capsys.readouterr().out
+    assert "cache hit (no tagger loaded)" in said and "the tagger's masks at budget 0.15 among content tokens" in said
+    plan = make_plan(load_config(config, args[1:]))
+    rows, content = read_all(plan.premasked), read_all(plan.premasked_content)
+    assert read_manifest(plan.premasked_content).params["candidates"] == "content"
+    words = StopWords(TokenForms.for_model(plan.tagger))
+    joined = rows.join(content, on=["doc_id", "sentence_index"], suffix="_content")
+    assert joined.height == rows.height
+    left_out = 0
+    for ids, scores, masks in zip(joined["input_ids"].to_list(), joined["scores"].to_list(),
+                                  joined["mask_positions_content"].to_list()):
+        ids = np.array(ids)
+        excluded = words.at(ids, np.array([0, len(ids)])) | words.punctuation[ids]
+        assert not excluded[masks].any() and len(masks) <= mask_budget(len(ids), 0.15)
+        allowed = np.where(excluded, -np.inf, np.array(scores, np.float32))
+        assert masks == select_masks(allowed, 0.15).tolist()
+        left_out += int(excluded[select_masks(np.array(scores, np.float32), 0.15)].sum())
+    assert left_out > 0  # the published rule did choose some of them here
+
+
+@pytest.mark.slow
 def test_pretraining_refuses_a_dataset_of_another_tokenizer_before_any_work(local_ray, tiny_project, tiny_roberta,
                                                                             capsys):
     """After the run above: the tagged dataset's manifest made to record RoBERTa's tokenizer,
@@ -152,8 +183,6 @@ def test_run_completes_every_stage_on_another_family_with_its_own_tokens(local_r
     BPE with [CLS]/[SEP]) on transformers' forward in the actors, each with its own masked-LM
     head module. None has a masked-LM head in its checkpoint: every stage runs, ~60 s each."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    from engine.tagger import mask_budget
 
     model = family_models[model_type][0]
     _, bert_config = tiny_project

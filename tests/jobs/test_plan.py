@@ -98,3 +98,15 @@ def test_a_checkpoint_is_identified_by_its_files_sharded_weights_and_bpe_vocabul
     with open(sharded / "model-00001-of-00001.safetensors", "ab") as f:
         f.write(b" ")
     assert model_identity(str(sharded)) != before
+
+
+def test_content_candidates_are_derived_from_the_tagged_scores_and_never_change_tagging(project):
+    cfg = load_config(project, ["pretrain.arms=[selective, selective_content]"])
+    plan = make_plan(cfg)
+    assert plan.sources("selective_content") == (plan.premasked_content, "premasked")
+    assert plan.premasked == plan.tagged != plan.premasked_content  # the published rule at the tagging ratio
+    content = make_plan(load_config(project, ["tag.candidates=content"]))
+    assert content.tagged == plan.tagged and content.premasked == plan.premasked_content
+    assert content.random_masks != plan.random_masks  # the random baseline follows the selective arm's counts
+    with pytest.raises(Exception, match=r"config key 'tag.candidates': 'nouns' is not one of \('all', 'content'\)"):
+        load_config(project, ["tag.candidates=nouns"])
