@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.contract import fs
+from engine.contract.store import weight_shapes
 from engine.errors import InputError
 from engine.packed import Packing
 
@@ -60,21 +61,6 @@ def check_checkpoint(path: str, key: str = "model", weights: bool = True) -> dic
     if weights:
         check_weights(path, config, f"{key}: {path}")
     return config
-
-
-def weight_shapes(path: str) -> dict[str, tuple]:
-    """Every weight's shape in the checkpoint's safetensors file(s), read from their headers
-    alone (8 bytes of length, then JSON), not their tensors."""
-    index = fs.join(path, "model.safetensors.index.json")
-    files = sorted(set(json.loads(fs.read_bytes(index))["weight_map"].values())) if fs.is_file(index) \
-        else ["model.safetensors"]
-    shapes = {}
-    for name in files:
-        file = fs.join(path, name)
-        size = int.from_bytes(fs.read_range(file, 0, 8), "little")
-        header = json.loads(fs.read_range(file, 8, size))
-        shapes.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
-    return shapes
 
 
 def check_weights(path: str, config: dict, where: str) -> None:

@@ -67,7 +67,7 @@ def entry_point(stage: str, body, argv: list[str] | None = None, *, trains: bool
 def announce_job(stage: str, cfg: PipelineConfig, job: dict) -> None:
     """A Ray job's first line: the code's version and every path it reads and writes; then the
     check that it writes nothing into the job's uploaded working directory."""
-    reads = ", ".join(f"{key} {get_key(cfg, key)}" for key in PATH_KEYS if key != "store")
+    reads = ", ".join(f"{key} {get_key(cfg, key)}" for key in PATH_KEYS if key != "store" and get_key(cfg, key))
     job_id = (job.get("metadata") or {}).get("job_submission_id", "")
     say(stage, f"taskpt {taskpt_version()} in Ray job {job_id}; reads {reads}; writes under {cfg.store}")
     working_dir = job_working_dir(job, os.getcwd())

@@ -101,6 +101,23 @@ class TagConfig:                        # stage 4
 
 
 @dataclasses.dataclass
+class HeadWarmupConfig:                 # stage 5, before the arms: the general model's masked-LM head alone
+    steps: int = 0                      # optimizer steps (0: no warm-up); only for a checkpoint without an MLM head
+    corpus: str | None = None           # general text: a file, a directory or a glob, as domain.corpus
+    text_column: str = "text"
+    format: str = "auto"                # auto | csv | tsv | jsonl | parquet | txt (a document per line)
+    encoding: str = "utf-8"
+    max_documents: int = 0              # read only the first N documents (0: all)
+    lr: float = 1e-3
+    batch_size: int = 32
+    max_seq: int = 128
+    warmup_ratio: float = 0.06
+    mask_prob: float = 0.15             # random masks, drawn at every batch
+    max_predictions: int = 20
+    holdout: float = 0.05               # documents held out for the loss before and after
+
+
+@dataclasses.dataclass
 class PretrainConfig(TrainParams):      # stage 5
     arms: list[str] = dataclasses.field(default_factory=lambda: ["selective", "random"])
     epochs: int = 1
@@ -113,6 +130,7 @@ class PretrainConfig(TrainParams):      # stage 5
     short_seq_prob: float = 0.1         # share of instances packed to a random shorter length
     mask_prob: float = 0.15             # dynamic masking (dapt, tapt, dapt_tapt)
     holdout: float = 0.01               # documents held out for the dev masked-LM loss
+    head_warmup: HeadWarmupConfig = dataclasses.field(default_factory=HeadWarmupConfig)
 
 
 @dataclasses.dataclass
@@ -161,7 +179,8 @@ def apply_override(raw: dict, assignment: str) -> None:
 
 # Every path the stages read or write, as config keys: what resolve_paths makes absolute and what
 # `taskpt submit` checks before upload. The store is the one they write.
-PATH_KEYS = ("model", "task.train", "task.dev", "task.test", "domain.corpus", "store")
+# A key left null (pretrain.head_warmup.corpus) is no path: nothing is read there.
+PATH_KEYS = ("model", "task.train", "task.dev", "task.test", "domain.corpus", "pretrain.head_warmup.corpus", "store")
 
 
 def get_key(cfg: PipelineConfig, key: str):
@@ -207,7 +226,7 @@ def resolve_paths(cfg: PipelineConfig, cwd: str) -> None:
     the same file. A Hugging Face model id in `model` stays as written (`engine.hub`)."""
     base = join_path(cwd, cfg.base_dir) if cfg.base_dir else cwd
     for key in PATH_KEYS:
-        if key == "model" and names_hub_model(cfg.model, base):
+        if (key == "model" and names_hub_model(cfg.model, base)) or get_key(cfg, key) is None:
             continue
         set_key(cfg, key, join_path(base, get_key(cfg, key)))
 
@@ -233,6 +252,8 @@ def load_config(path: str, overrides: list[str] = (), resolve: bool = True) -> P
 
 def check(cfg: PipelineConfig) -> None:
     """Value checks the types cannot express."""
+    if cfg.pretrain.head_warmup.steps > 0 and not cfg.pretrain.head_warmup.corpus:
+        raise ConfigError("config key 'pretrain.head_warmup.corpus': required when pretrain.head_warmup.steps > 0")
     if cfg.tag.candidates not in CANDIDATES:
         raise ConfigError(f"config key 'tag.candidates': {cfg.tag.candidates!r} is not one of {CANDIDATES}")
     for arm in cfg.pretrain.arms:

@@ -97,8 +97,14 @@ def dataset_record(path: str) -> dict:
     return {"path": path, **manifest.compute, "rows": manifest.rows, "tokens": manifest.tokens}
 
 
+def stages_used(arm: str, plan) -> list[str]:
+    """The shared stages `arm`'s result depends on: SHARED_STAGES, and the head warm-up for a
+    pretrained arm where there is one."""
+    return SHARED_STAGES[arm] + (["warm-head"] if plan.warm_head and arm != "general" else [])
+
+
 def shared_stages(cfg, plan) -> dict:
-    """Each shared stage an arm of the experiment uses (SHARED_STAGES): its output and what it
+    """Each shared stage an arm of the experiment uses (`stages_used`): its output and what it
     cost when it was computed."""
     records = {
         "finetune-scorer": lambda: model_record(plan.general_finetuned),
@@ -111,8 +117,9 @@ def shared_stages(cfg, plan) -> dict:
         {"path": plan.premasked, "seconds": 0.0, "device": "CPU"},
         "content-masks": lambda: dataset_record(plan.premasked_content),
         "pretrain-dapt": lambda: model_record(plan.pretrained["dapt"]),
+        "warm-head": lambda: model_record(plan.warm_head),
     }
-    used = {stage for arm in cfg.experiment.arms for stage in SHARED_STAGES[arm]}
+    used = {stage for arm in cfg.experiment.arms for stage in stages_used(arm, plan)}
     return {name: record() for name, record in records.items() if name in used}
 
 
@@ -142,7 +149,7 @@ def experiment(cfg, plan) -> dict:
               "description": cfg.description, "model": cfg.model, "task": dataclasses.asdict(cfg.task),
               "corpus": cfg.domain.corpus, "arms": arms, "seeds": [c.finetune.seed for c in seeds],
               "labels": task.labels, "test_examples": task.test.height, "runs": runs,
-              "stages": shared_stages(cfg, plan), "uses": {arm: SHARED_STAGES[arm] for arm in arms},
+              "stages": shared_stages(cfg, plan), "uses": {arm: stages_used(arm, plan) for arm in arms},
               "pretrain": pretrained}
     fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
     return write_report(out, record)

@@ -52,6 +52,8 @@ def check_submit_paths(cfg: PipelineConfig, head_here: bool, cwd: str) -> Submit
     lines, local = [], []
     for key in PATH_KEYS:
         written = get_key(cfg, key)
+        if written is None:
+            continue
         if key == "model" and names_hub_model(written, base or cwd):
             lines.append(f"model: {written} (a Hugging Face model id: read from the Hugging Face cache where the "
                          "job runs, downloaded there once)")
@@ -94,7 +96,7 @@ def check_job_paths(cfg: PipelineConfig, working_dir: str) -> None:
     been uploaded. Raises ConfigError naming the key."""
     for key in PATH_KEYS:
         path = get_key(cfg, key)
-        if is_uri(path):
+        if path is None or is_uri(path):
             continue
         real = os.path.realpath(path)
         if os.path.commonpath([real, working_dir]) != working_dir:

@@ -13,6 +13,7 @@ import json
 
 from engine.contract import FORMAT_VERSION, IMPORTANCE, PREMASKED, dataset_path, fs, model_path
 from engine.corpus import corpus_files
+from engine.models import checkpoint_config
 from jobs.config import PipelineConfig
 
 # The tagger chooses masks at this ratio while tagging; another tag.mask_ratio is derived from
@@ -66,8 +67,10 @@ class Plan:
     premasked: str              # stage 4 dataset: tagger masks at tag.mask_ratio, tag.candidates (tagged or derived)
     premasked_content: str      # stage 4 dataset: tagger masks at tag.mask_ratio among content tokens (derived)
     random_masks: str           # stage 4 dataset (random positions, equal budget)
+    warm_head: str | None       # stage 5: the general model with its masked-LM head trained alone (head_warmup)
     pretrained: dict[str, str]  # stage 5 model per arm (and per arm another one continues from)
-    pretrain_start: dict[str, str]  # the model each of those starts from: the general model, or CONTINUES_FROM's
+    pretrain_start: dict[str, str]  # the model each of those starts from: the general model (or warm_head),
+                                    # or CONTINUES_FROM's
     finetuned: dict[str, str]   # stage 6 model per arm ("general" is stage 1's)
     results: str                # the evaluation table
 
@@ -75,6 +78,21 @@ class Plan:
         """(dataset, kind) an arm pretrains on."""
         field, kind = SOURCES[arm]
         return getattr(self, field), kind
+
+
+def warm_head(cfg: PipelineConfig, general: str) -> str | None:
+    """The fingerprint of the general model (`general`, its fingerprint) with its masked-LM head
+    warmed up (pretrain.head_warmup), or None where there is none: no steps, or a checkpoint
+    whose weights hold a trained head already."""
+    h = cfg.pretrain.head_warmup
+    if h.steps <= 0:
+        return None
+    from trainer.objectives.masked_lm import lm_head_in_checkpoint  # imports torch: only where it is asked
+
+    if lm_head_in_checkpoint(cfg.model, checkpoint_config(cfg.model)["model_type"]):
+        return None
+    corpus = [file_identity(p) for p in corpus_files(h.corpus, "pretrain.head_warmup.corpus")]
+    return digest(general, "warm-head", corpus, _params(h) | {"corpus": None}, cfg.pretrain.seed)
 
 
 def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
@@ -106,13 +124,16 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
     datasets = {"premasked": premasked, "premasked_content": premasked_content, "random_masks": random_masks,
                 "tagged": tagged, "importance": importance}
-    pretrain = _params(cfg.pretrain) | {"arms": None}
+    pretrain = {k: v for k, v in _params(cfg.pretrain).items() if k != "head_warmup"} | {"arms": None}
+    # Every arm starts from the warmed-up head where there is one; the encoder is the general model's.
+    warm = warm_head(cfg, general)
+    first, first_path = (warm, model_path(store, "warm-head", warm)) if warm else (general, cfg.model)
     needed = list(dict.fromkeys([CONTINUES_FROM[a] for a in cfg.pretrain.arms if a in CONTINUES_FROM] + cfg.pretrain.arms))
     pretrained, start = {}, {}
     for arm in needed:  # an arm another continues from comes first
         base = CONTINUES_FROM.get(arm)
-        start[arm] = model_path(store, "pretrained", pretrained[base]) if base else cfg.model
-        pretrained[arm] = digest(pretrained[base] if base else general, datasets[SOURCES[arm][0]], arm, pretrain)
+        start[arm] = model_path(store, "pretrained", pretrained[base]) if base else first_path
+        pretrained[arm] = digest(pretrained[base] if base else first, datasets[SOURCES[arm][0]], arm, pretrain)
     seed = cfg.finetune.seed if final_seed is None else final_seed
     finetuned_arms = {"general": finetuned(general, seed)} | {arm: finetuned(pretrained[arm], seed) for arm in cfg.pretrain.arms}
     return Plan(
@@ -123,6 +144,7 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
         premasked=dataset_path(store, PREMASKED, premasked),
         premasked_content=dataset_path(store, PREMASKED, premasked_content),
         random_masks=dataset_path(store, PREMASKED, random_masks),
+        warm_head=model_path(store, "warm-head", warm) if warm else None,
         pretrained={arm: model_path(store, "pretrained", fp) for arm, fp in pretrained.items()},
         pretrain_start=start,
         finetuned={arm: model_path(store, "finetuned", fp) for arm, fp in finetuned_arms.items()},

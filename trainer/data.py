@@ -53,13 +53,7 @@ def training_rows(dataset_dir: str, kind: str, columns: list[str], id_column: st
     split = dict(id_column=id_column, fraction=fraction, seed=seed)
     tokens = read_manifest(dataset_dir).tokens
     if tokens <= DRIVER_TOKENS:
-        table = read_rows(dataset_dir, kind, columns)
-        parts = [holdout_part(table, **split, held=held) for held in (False, True)]
-        if transform is not None:
-            parts = [transform(part, **(transform_args or {})) for part in parts]
-        return tuple(ray.data.from_arrow([part.slice(i, DRIVER_BLOCK_ROWS)
-                                          for i in range(0, max(part.num_rows, 1), DRIVER_BLOCK_ROWS)])
-                     for part in parts)
+        return table_rows(read_rows(dataset_dir, kind, columns), id_column, fraction, seed, transform, transform_args)
     ds = open_dataset(dataset_dir, kind).select_columns(columns)
     datasets = [ds.map_batches(holdout_part, fn_kwargs={**split, "held": held}, batch_format="pyarrow")
                 for held in (False, True)]
@@ -70,6 +64,21 @@ def training_rows(dataset_dir: str, kind: str, columns: list[str], id_column: st
     if tokens * BYTES_PER_TOKEN > IN_MEMORY_SHARE * ray.cluster_resources().get("object_store_memory", 0):
         return tuple(datasets)
     return tuple(d.materialize() for d in datasets)
+
+
+def table_rows(table: pa.Table, id_column: str, fraction: float, seed: int, transform=None,
+               transform_args: dict | None = None) -> tuple:
+    """(train, held-out) Ray datasets of a table the driver holds, split by `id_column`
+    (`holdout_part`) and passed through `transform` as `training_rows` does, handed to Ray as
+    in-memory blocks."""
+    import ray.data
+
+    parts = [holdout_part(table, id_column, fraction, seed, held=held) for held in (False, True)]
+    if transform is not None:
+        parts = [transform(part, **(transform_args or {})) for part in parts]
+    return tuple(ray.data.from_arrow([part.slice(i, DRIVER_BLOCK_ROWS)
+                                      for i in range(0, max(part.num_rows, 1), DRIVER_BLOCK_ROWS)])
+                 for part in parts)
 
 
 def tagger_rows(importance_dir: str, val_fraction: float, seed: int):
@@ -130,3 +139,11 @@ def pretraining_rows(dataset_dir: str, kind: str, max_tokens: int, max_predictio
     pack = dict(id_column=id_column, max_tokens=max_tokens, max_predictions=max_predictions,
                 short_seq_prob=short_seq_prob, seed=seed, drop_unmasked=stored_masks)
     return training_rows(dataset_dir, kind, columns, id_column, holdout, seed, pack_documents, pack)
+
+
+def document_rows(table: pa.Table, max_tokens: int, short_seq_prob: float, seed: int, holdout: float):
+    """(train, held-out) packed instances, without masks (drawn at every batch), of tokenized
+    documents the driver holds: a table of (doc_id, input_ids), a document's sentences in order."""
+    pack = dict(id_column="doc_id", max_tokens=max_tokens, max_predictions=0, short_seq_prob=short_seq_prob,
+                seed=seed, drop_unmasked=False)
+    return table_rows(table.select(["doc_id", "input_ids"]), "doc_id", holdout, seed, pack_documents, pack)

@@ -103,6 +103,13 @@ def train_loop_per_worker(config: dict) -> None:
 
     # ---- fit -----------------------------------------------------------------------------
     name, started = config["name"], time.time()
+    if config.get("evaluate_first") and progress.get("before") is None:
+        # The dev metrics of the model as it starts (once, not again after a restart).
+        model.eval()
+        with torch.no_grad(), autocast():
+            progress["before"] = objective.evaluate(module, batches(dev_data, False))
+        if rank == 0:
+            log.info(f"[{name}] before training dev: " + " ".join(f"{k}={v:.4f}" for k, v in progress["before"].items()))
     step, best, stale, history = progress["step"], progress["best"], progress["stale"], progress["history"]
     curve = progress.get("curve", [])  # (step, mean train loss of the epoch so far) at every log line
     first_loss, best_dir = progress["first_loss"], progress["best_dir"]
@@ -148,7 +155,7 @@ def train_loop_per_worker(config: dict) -> None:
         best, stale = (value, 0) if improved else (best, stale + 1)
         metrics.update(epoch=epoch + 1, step=step, best=bool(improved), train_seconds=time.time() - started,
                        train_loss=loss_sum / max(1, loss_steps), first_step_loss=first_loss,
-                       resumed_from_step=progress["resumed_from_step"])
+                       resumed_from_step=progress["resumed_from_step"], before=progress.get("before"))
         history.append({k: metrics[k] for k in ("epoch", "step", "train_loss", objective.metric)})
         # The history and the loss curve travel in the checkpoint, not in the reported metrics,
         # which Ray Train logs in full at every report.
@@ -186,9 +193,11 @@ def train_step(model, objective, batch: dict, optimizer, schedule, autocast, gra
 
 
 def make_optimizer(module, params, device):
-    """AdamW (fused on GPU) without weight decay on biases and LayerNorm weights (BERT's recipe)."""
-    decay = [p for p in module.parameters() if p.ndim >= 2]
-    no_decay = [p for p in module.parameters() if p.ndim < 2]
+    """AdamW (fused on GPU) without weight decay on biases and LayerNorm weights (BERT's recipe),
+    over the parameters that train (an objective may freeze some: MaskedLM's head_only)."""
+    trained = [p for p in module.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.ndim >= 2]
+    no_decay = [p for p in trained if p.ndim < 2]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=params.lr, betas=(params.adam_beta1, params.adam_beta2), eps=params.adam_eps,

@@ -36,12 +36,15 @@ def ordered_ingest():
 
 
 def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, out_dir: str,
-        name: str, config_yaml: str, info: dict, share: float = 1.0, rows: int | None = None) -> dict:
+        name: str, config_yaml: str, info: dict, share: float = 1.0, rows: int | None = None,
+        evaluate_first: bool = False) -> dict:
     """Train from `model_path` on Ray datasets `train`/`dev`; the best epoch by the objective's
     dev metric is written to `out_dir`. Returns that epoch's metrics. Each worker asks for
     `share` of a GPU on GPUs (and, as Ray Train's default, no CPU), else `share` of a CPU:
     several trainings can then share a node. `rows`:
     the training rows when the caller has counted them (a count runs the dataset once).
+    `evaluate_first`: the dev metrics of the model as it starts are measured too, and returned
+    as `before`.
 
     A lost worker (a preempted node) restarts the worker group from the latest checkpoint
     (every epoch, and every `params.checkpoint_every` steps), up to `params.max_failures` times."""
@@ -56,7 +59,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"objective": objective, "params": params, "model_path": model_path,
-                           "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root, "share": share},
+                           "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root, "share": share,
+                           "evaluate_first": evaluate_first},
         scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"GPU": share} if use_gpu else {"CPU": share}),
         datasets={"train": train, "dev": dev},

@@ -44,6 +44,21 @@ def read_model_info(model_dir: str) -> dict:
     return json.loads(fs.read_bytes(fs.join(model_dir, MODEL_MARKER)))
 
 
+def weight_shapes(model_dir: str) -> dict[str, tuple]:
+    """Every weight's shape in a Hugging Face directory's safetensors file(s), read from their
+    headers alone (8 bytes of length, then JSON), not their tensors."""
+    index = fs.join(model_dir, "model.safetensors.index.json")
+    files = sorted(set(json.loads(fs.read_bytes(index))["weight_map"].values())) if fs.is_file(index) \
+        else ["model.safetensors"]
+    shapes = {}
+    for name in files:
+        file = fs.join(model_dir, name)
+        size = int.from_bytes(fs.read_range(file, 0, 8), "little")
+        header = json.loads(fs.read_range(file, 8, size))
+        shapes.update({k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"})
+    return shapes
+
+
 def _manifest_of_kind(dataset_dir: str, kind: str) -> Manifest:
     manifest = read_manifest(dataset_dir)
     if manifest.kind != kind:

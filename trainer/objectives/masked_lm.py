@@ -25,19 +25,9 @@ def lm_head(mlm, hidden):
 def lm_head_in_checkpoint(model_path: str, model_type: str) -> bool:
     """Whether the checkpoint's weights hold a masked-LM head (a sentence encoder or a
     classifier has none: pretraining starts one fresh). Reads the safetensors headers only."""
-    import json
-    import os
+    from engine.contract.store import weight_shapes
 
-    from safetensors import safe_open
-
-    index = os.path.join(model_path, "model.safetensors.index.json")
-    if os.path.isfile(index):
-        with open(index) as f:
-            names = json.load(f)["weight_map"]
-    else:
-        with safe_open(os.path.join(model_path, "model.safetensors"), "pt") as f:
-            names = list(f.keys())
-    return any(name.startswith(LM_HEADS[model_type][-1] + ".") for name in names)
+    return any(name.startswith(LM_HEADS[model_type][-1] + ".") for name in weight_shapes(model_path))
 
 
 class MaskedLMAtPositions(torch.nn.Module):
@@ -104,21 +94,24 @@ class MaskedLM(Objective):
     lower_is_better = True
 
     def __init__(self, masking: str, vocab_size: int, mask_id: int, special_ids: list[int],
-                 mask_prob: float = 0.15, max_predictions: int = 40, seed: int = 0, **kw):
+                 mask_prob: float = 0.15, max_predictions: int = 40, seed: int = 0, head_only: bool = False, **kw):
         super().__init__(**kw)
         if masking not in MASKINGS:
             raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
         self.masking, self.vocab_size, self.mask_id = masking, vocab_size, mask_id
         self.special_ids = np.asarray(special_ids)
         self.mask_prob, self.max_predictions, self.seed = mask_prob, max_predictions, seed
+        self.head_only = head_only  # train the masked-LM head alone: the encoder stays as it is
 
     def build_model(self, model_path):
         from transformers import AutoModelForMaskedLM
 
         # A checkpoint without a trained MLM head (e.g. a sentence encoder) gets a fresh one,
         # its decoder tied to the input embeddings where the family's config ties them.
-        return MaskedLMAtPositions(AutoModelForMaskedLM.from_pretrained(model_path, use_safetensors=True),
-                                   self.max_predictions)
+        mlm = AutoModelForMaskedLM.from_pretrained(model_path, use_safetensors=True)
+        if self.head_only:  # the encoder's weights, and so a decoder tied to its embeddings, stay fixed
+            mlm.base_model.requires_grad_(False)
+        return MaskedLMAtPositions(mlm, self.max_predictions)
 
     def hf_model(self, module):
         return module.mlm
