@@ -19,6 +19,7 @@ from jobs.common import check_inputs, entry_point, say, tokenize_examples
 from jobs.evaluate import test_arm
 from jobs.finetune import finetune
 from jobs.graph import run_steps
+from jobs.mechanism import check_arm, mechanism_inputs
 from jobs.plan import digest, make_plan
 from jobs.pretrain import pretrain_steps
 from jobs.report import EXPERIMENT_JSON, write_report
@@ -66,6 +67,7 @@ def steps(cfg, plan, seeds, plans, test: dict) -> dict:
         graph["tag"] = (["train-tagger"], functools.partial(tag, cfg, plan))
     # The experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT.
     graph.update(pretrain_steps(cfg, plan, lambda arm: "score" if plan.sources(arm)[1] == IMPORTANCE else "tag"))
+    graph.update(mechanism_steps(cfg, plan))
     for seed_cfg, seed_plan in zip(seeds, plans):
         for arm in cfg.experiment.arms:
             waits_for = [] if arm == "general" else [f"pretrain-{arm}"]
@@ -74,6 +76,27 @@ def steps(cfg, plan, seeds, plans, test: dict) -> dict:
             graph[f"{arm}-seed-{seed_cfg.finetune.seed}"] = (
                 waits_for, functools.partial(fine_tune_and_test, seed_cfg, seed_plan, arm, test))
     return graph
+
+
+def mechanism_steps(cfg, plan) -> dict:
+    """`mechanism-ARM` for every pretrained arm of the experiment (and the general model with
+    its warmed-up head, where there is one), where the corpus is tagged: the mechanism check
+    (jobs/mechanism.py) on the same held-out sentences and masks for every arm."""
+    if not set(cfg.experiment.arms) & CORPUS_ARMS:
+        return {}
+    inputs = functools.cache(lambda: mechanism_inputs(cfg, plan))  # read once, by the first step that runs
+
+    def check(arm: str, model: str) -> dict:
+        result = check_arm(model, inputs(), cfg.pretrain.max_seq)
+        say("experiment", f"{arm}: masked-token accuracy {result['important_accuracy']:.4f} on the tagger's tokens, "
+                          f"{result['other_accuracy']:.4f} on others ({result['sentences']} held-out sentences)")
+        return result
+
+    models = {arm: plan.pretrained[arm] for arm in cfg.experiment.arms if arm != "general"}
+    if plan.warm_head and "general" in cfg.experiment.arms:
+        models = {"general": plan.warm_head} | models  # the general encoder, with the head it starts from
+    return {f"mechanism-{arm}": (["tag", "warm-head" if arm == "general" else f"pretrain-{arm}"],
+                                 functools.partial(check, arm, model)) for arm, model in models.items()}
 
 
 def fine_tune_and_test(cfg, plan, arm: str, test: dict) -> dict:
@@ -150,7 +173,9 @@ def experiment(cfg, plan) -> dict:
               "corpus": cfg.domain.corpus, "arms": arms, "seeds": [c.finetune.seed for c in seeds],
               "labels": task.labels, "test_examples": task.test.height, "runs": runs,
               "stages": shared_stages(cfg, plan), "uses": {arm: stages_used(arm, plan) for arm in arms},
-              "pretrain": pretrained}
+              "pretrain": pretrained,
+              "mechanism": {name.removeprefix("mechanism-"): result for name, result in done.items()
+                            if name.startswith("mechanism-")}}
     fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
     return write_report(out, record)
 

@@ -137,11 +137,32 @@ def markdown(record: dict, numbers: dict) -> str:
     for r in numbers["compute"]:
         lines.append(f"| {r['arm']} | {r['shared_seconds']:.1f} | {r['pretrain_seconds']:.1f} | {r['finetune_seconds']:.1f} | "
                      f"{r['total_seconds']:.1f} | {', '.join(r['devices'])} |")
+    lines += mechanism_lines(record.get("mechanism") or {})
     lines += ["", "| shared stage | seconds | device | output |", "| --- | --- | --- | --- |"]
     for name, s in record["stages"].items():
         lines.append(f"| {name} | {s.get('seconds', float('nan')):.1f} | {s.get('device', '?')} | {s['path']} |")
     lines += ["", "![accuracy](accuracy.png)", "", "![curves](curves.png)", ""]
     return "\n".join(lines)
+
+
+def mechanism_lines(mechanism: dict) -> list[str]:
+    """The mechanism check's table, and whether selective predicted the tagger's tokens better
+    than random did."""
+    if not mechanism:
+        return []
+    sentences = next(iter(mechanism.values()))["sentences"]
+    lines = ["", f"Masked-token prediction on {sentences} held-out in-domain sentences, the same masks for every "
+                 "arm: the tokens the tagger masks, and as many other tokens per sentence "
+                 "(general: the general encoder with the head every arm starts from):", "",
+             "| arm | tagger's tokens | other tokens |", "| --- | --- | --- |"]
+    for arm, m in mechanism.items():
+        lines.append(f"| {arm} | {m['important_accuracy']:.4f} ({m['important_predicted']}) | "
+                     f"{m['other_accuracy']:.4f} ({m['other_predicted']}) |")
+    if {"selective", "random"} <= set(mechanism):
+        gap = mechanism["selective"]["important_accuracy"] - mechanism["random"]["important_accuracy"]
+        lines += ["", f"On the tagger's tokens selective - random = {gap:+.4f}: selective TaskPT predicted them "
+                      + ("better" if gap > 0 else "no better") + " than random TaskPT."]
+    return lines
 
 
 def _interval(ci: list[float]) -> str:
@@ -154,7 +175,8 @@ def write_report(run_dir: str, record: dict | None = None) -> dict:
     if record is None:
         record = json.loads(fs.read_bytes(fs.join(run_dir, EXPERIMENT_JSON)))
     table = summary(record)
-    numbers = {"summary": table, "comparisons": comparisons(record), "compute": compute(record)}
+    numbers = {"summary": table, "comparisons": comparisons(record), "compute": compute(record),
+               "mechanism": record.get("mechanism") or {}}
     for name, png in figures(record, table).items():
         fs.write_bytes(fs.join(run_dir, name), png)
     text = markdown(record, numbers)

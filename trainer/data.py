@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engine.contract import IMPORTANCE, PREMASKED, open_dataset, read_manifest, read_rows
+from engine.contract import IMPORTANCE, PREMASKED, SCHEMAS, open_dataset, read_manifest, read_rows
 
 # Training rows are computed three ways, by the stored dataset's size in wordpieces:
 # - up to DRIVER_TOKENS (a task's labeled set, a demo corpus): read and packed on the driver,
@@ -147,3 +147,23 @@ def document_rows(table: pa.Table, max_tokens: int, short_seq_prob: float, seed:
     pack = dict(id_column="doc_id", max_tokens=max_tokens, max_predictions=0, short_seq_prob=short_seq_prob,
                 seed=seed, drop_unmasked=False)
     return table_rows(table.select(["doc_id", "input_ids"]), "doc_id", holdout, seed, pack_documents, pack)
+
+
+def held_out_sentences(dataset_dir: str, fraction: float, seed: int, limit: int) -> pa.Table:
+    """Up to `limit` rows (doc_id, sentence_index, input_ids, mask_positions) of a `premasked`
+    dataset's held-out documents, as pretraining holds them out (`holdout_part` by doc_id with
+    the same fraction and seed): sentences no pretraining arm trained on. Shard by shard, in
+    manifest order, stopping once `limit` rows are found."""
+    from engine.contract import fs
+
+    columns = ["doc_id", "sentence_index", "input_ids", "mask_positions"]
+    schema = pa.schema([SCHEMAS[PREMASKED].field(c) for c in columns])
+    found, count = [], 0
+    for shard in read_manifest(dataset_dir).shards:
+        table = fs.read_parquet(fs.join(dataset_dir, shard.path), columns).cast(schema)
+        held = holdout_part(table, "doc_id", fraction, seed, held=True)
+        found.append(held.slice(0, limit - count))
+        count += found[-1].num_rows
+        if count >= limit:
+            break
+    return pa.concat_tables(found) if found else schema.empty_table()

@@ -298,6 +298,14 @@ def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the
     assert compute["random"]["pretrain_steps"] == compute["selective"]["pretrain_steps"]  # equal budgets
     assert all(r["finetune_seconds"] > 0 and r["devices"] == ["CPU"] for r in numbers["compute"])
     assert all(record["pretrain"][a]["curve"] for a in arms)
+    # The mechanism check: both pretrained arms on the same held-out sentences and masks.
+    mechanism = record["mechanism"]
+    assert sorted(mechanism) == ["random", "selective"] and numbers["mechanism"] == mechanism
+    assert mechanism["random"]["sentences"] == mechanism["selective"]["sentences"] > 0
+    assert mechanism["random"]["important_predicted"] == mechanism["selective"]["important_predicted"] > 0
+    assert all(0.0 <= m[f"{kind}_accuracy"] <= 1.0 for m in mechanism.values() for kind in ("important", "other"))
+    assert f"| selective | {mechanism['selective']['important_accuracy']:.4f} (" in printed
+    assert "On the tagger's tokens selective - random = " in printed
     for name in ("accuracy.png", "curves.png"):
         png = (run / name).read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
