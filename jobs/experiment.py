@@ -112,7 +112,8 @@ def model_record(path: str) -> dict:
     info = read_model_info(path)
     metrics = info.get("metrics", {})
     return {"path": path, **info.get("compute", {}), "steps": metrics.get("step"), "train_rows": info.get("train_rows"),
-            "history": metrics.get("history", []), "curve": metrics.get("curve", [])}
+            "history": metrics.get("history", []), "curve": metrics.get("curve", []),
+            **({"before": metrics["before"]} if metrics.get("before") else {})}
 
 
 def dataset_record(path: str) -> dict:

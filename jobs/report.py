@@ -137,6 +137,12 @@ def markdown(record: dict, numbers: dict) -> str:
     for r in numbers["compute"]:
         lines.append(f"| {r['arm']} | {r['shared_seconds']:.1f} | {r['pretrain_seconds']:.1f} | {r['finetune_seconds']:.1f} | "
                      f"{r['total_seconds']:.1f} | {', '.join(r['devices'])} |")
+    warm = record["stages"].get("warm-head")
+    if warm and warm.get("before"):
+        lines += ["", f"Head warm-up ({warm.get('steps')} steps of the masked-LM head alone on general text, "
+                      f"{warm.get('seconds', 0.0):.1f} s): held-out masked-LM loss {warm['before']['dev_mlm_loss']:.4f} "
+                      f"before, {min(h['dev_mlm_loss'] for h in warm['history']):.4f} after; every pretrained arm starts "
+                      "from it."]
     lines += mechanism_lines(record.get("mechanism") or {})
     lines += ["", "| shared stage | seconds | device | output |", "| --- | --- | --- | --- |"]
     for name, s in record["stages"].items():

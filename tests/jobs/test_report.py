@@ -37,3 +37,17 @@ def test_one_seed_gives_no_interval_and_the_report_says_so_instead_of_nan():
     text = markdown(rec, numbers)
     assert "n/a (one seed)" in text and "nan" not in text.lower()
     assert numbers["compute"][0]["total_seconds"] == 5.0 + 10.0  # tagging, then one fine-tune
+
+
+def test_the_head_warmup_and_the_mechanism_check_are_reported_with_their_numbers():
+    rec = record([1, 2], selective=[0.80, 0.82], random=[0.79, 0.80])
+    rec["stages"]["warm-head"] = {"steps": 40, "seconds": 3.0, "device": "CPU", "path": "store/models/warm-head/w",
+                                  "before": {"dev_mlm_loss": 9.5}, "history": [{"dev_mlm_loss": 6.25},
+                                                                               {"dev_mlm_loss": 6.5}]}
+    rec["mechanism"] = {arm: {"sentences": 300, "important_accuracy": important, "important_predicted": 900,
+                              "other_accuracy": 0.4, "other_predicted": 880}
+                        for arm, important in (("selective", 0.31), ("random", 0.35))}
+    text = markdown(rec, {"summary": summary(rec), "comparisons": comparisons(rec), "compute": compute(rec)})
+    assert "held-out masked-LM loss 9.5000 before, 6.2500 after" in text  # the best epoch's, which is kept
+    assert "| selective | 0.3100 (900) | 0.4000 (880) |" in text
+    assert "selective - random = -0.0400: selective TaskPT predicted them no better than random TaskPT." in text
