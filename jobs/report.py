@@ -31,33 +31,88 @@ def t975(df: int) -> float:
     return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def by_seed(record: dict, arm: str, metric: str) -> dict[int, float]:
-    return {r["seed"]: r[metric] for r in record["runs"] if r["arm"] == arm}
+def by_seed(record: dict, arm: str, metric: str) -> dict[tuple, float]:
+    """`arm`'s runs by (pretraining seed, fine-tuning seed); the pretraining seed is None for
+    an arm without pretraining (general) and in records of one pretraining draw."""
+    return {(r.get("pretrain_seed"), r["seed"]): r[metric] for r in record["runs"] if r["arm"] == arm}
+
+
+def levels(values: dict[tuple, float]) -> dict[object, np.ndarray]:
+    """Values grouped by pretraining seed, each group in fine-tuning seed order."""
+    groups: dict[object, list] = {}
+    for (pretrain_seed, seed), value in sorted(values.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        groups.setdefault(pretrain_seed, []).append(value)
+    return {k: np.array(v) for k, v in groups.items()}
 
 
 def summary(record: dict) -> list[dict]:
-    """Mean and sample standard deviation over seeds, per arm and metric."""
+    """Per arm and metric: the mean over every run, the sample standard deviation over runs,
+    and the spread at each level: between pretraining seeds (of their means; with two or
+    more) and between fine-tuning seeds (pooled within a pretraining seed)."""
     rows = []
     for arm in record["arms"]:
         row = {"arm": arm}
         for metric in METRICS:
-            values = np.array(list(by_seed(record, arm, metric).values()))
-            row |= {f"{metric}_mean": float(values.mean()),
-                    f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-        rows.append(row | {"seeds": len(values)})
+            values = by_seed(record, arm, metric)
+            groups = list(levels(values).values())
+            flat = np.array(list(values.values()))
+            means = np.array([g.mean() for g in groups])
+            within = [((g - g.mean()) ** 2).sum() for g in groups]
+            within_df = sum(len(g) - 1 for g in groups)
+            row |= {f"{metric}_mean": float(flat.mean()),
+                    f"{metric}_std": float(flat.std(ddof=1)) if len(flat) > 1 else 0.0,
+                    f"{metric}_pretrain_std": float(means.std(ddof=1)) if len(means) > 1 else None,
+                    f"{metric}_finetune_std": float(math.sqrt(sum(within) / within_df)) if within_df else None}
+        rows.append(row | {"seeds": len(flat), "pretrain_seeds": len(groups)})
     return rows
 
 
 def paired(record: dict, a: str, b: str) -> dict:
-    """a - b on the seeds both have: mean difference, a 95% t interval, and how often a won."""
+    """a - b, run paired with run (the same fine-tuning seed, and the same pretraining seed
+    where both arms pretrain), with a 95% interval that accounts for both levels of seeds:
+
+    - one pretraining draw (or none): Student's t over the paired differences, fine-tuning seed
+      by seed (the interval is conditional on that draw);
+    - both arms pretrained with the same P >= 2 pretraining seeds: t with P - 1 degrees of
+      freedom over the P mean differences of the pretraining seeds, each a mean over fine-tuning
+      seeds: their spread holds both levels' variance (exact for a balanced normal two-level model);
+    - a pretrained arm against one without pretraining (general, the same fine-tuning seeds):
+      the difference of means with the variance of each part, the pretrained arm's from its P
+      pretraining seeds' means, the other's from its fine-tuning seeds, and Welch-Satterthwaite
+      degrees of freedom.
+    Also how often a won, pair by pair."""
     out = {"a": a, "b": b}
     for metric in METRICS:
         x, y = by_seed(record, a, metric), by_seed(record, b, metric)
-        diffs = np.array([x[s] - y[s] for s in sorted(set(x) & set(y))])
-        n, mean = len(diffs), float(diffs.mean())
-        half = t975(n - 1) * diffs.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-        out[metric] = {"seeds": n, "mean_difference": mean, "ci95": [mean - half, mean + half],
-                       "a_better": int((diffs > 0).sum()), "ties": int((diffs == 0).sum())}
+        gx, gy = levels(x), levels(y)
+        if len(gx) == 1 and len(gy) == 1:  # one pretraining draw each, or none: pair by fine-tuning seed
+            x, y = {k[1]: v for k, v in x.items()}, {k[1]: v for k, v in y.items()}
+            pairs = [(x[k], y[k]) for k in sorted(set(x) & set(y))]
+            draws = np.array([p - q for p, q in pairs])
+            method = "fine-tuning seeds, one pretraining draw"
+        elif set(gx) == set(gy):  # both pretrained with the same P >= 2 pretraining seeds
+            keys = sorted(set(x) & set(y))
+            pairs = [(x[k], y[k]) for k in keys]
+            draws = np.array([d.mean() for d in levels({k: x[k] - y[k] for k in keys}).values()])
+            method = "two levels, t over pretraining seeds"
+        elif set(gy) == {None}:  # a pretrained arm against general
+            pairs = [(x[k], y[(None, k[1])]) for k in sorted(x) if (None, k[1]) in y]
+            means, other = np.array([g.mean() for g in gx.values()]), gy[None]
+            v1, v2 = means.var(ddof=1) / len(means), (other.var(ddof=1) / len(other) if len(other) > 1 else 0.0)
+            mean = float(means.mean() - other.mean())
+            parts = v1 ** 2 / (len(means) - 1) + (v2 ** 2 / (len(other) - 1) if len(other) > 1 else 0.0)
+            df = (v1 + v2) ** 2 / parts if parts > 0 else 1.0
+            half = t975(max(1, int(df))) * math.sqrt(v1 + v2)
+            method = "two levels, Welch-Satterthwaite"
+            draws = None
+        else:
+            raise ValueError(f"{a} and {b} were pretrained with different seeds: no pairing")
+        if draws is not None:
+            mean, n = float(draws.mean()), len(draws)
+            half = t975(n - 1) * draws.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+        diffs = np.array([p - q for p, q in pairs])
+        out[metric] = {"seeds": len(pairs), "mean_difference": mean, "ci95": [mean - half, mean + half],
+                       "a_better": int((diffs > 0).sum()), "ties": int((diffs == 0).sum()), "method": method}
     return out
 
 
@@ -120,17 +175,23 @@ def markdown(record: dict, numbers: dict) -> str:
              f"test split {record['test_examples']} examples; seeds {record['seeds']}; {record['created']}.")
     lines = [f"# Experiment: {', '.join(record['arms'])}", "", *([record["description"]] if record.get("description") else []),
              where, "",
-             "| arm | test accuracy | test macro-F1 | seeds |", "| --- | --- | --- | --- |"]
+             "| arm | test accuracy | test macro-F1 | runs | pretraining seeds | accuracy spread: pretraining, fine-tuning |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in numbers["summary"]:
+        spread = ", ".join("n/a" if r.get(f"test_accuracy_{level}_std") is None else f"{r[f'test_accuracy_{level}_std']:.4f}"
+                           for level in ("pretrain", "finetune"))
         lines.append(f"| {r['arm']} | {r['test_accuracy_mean']:.4f} ± {r['test_accuracy_std']:.4f} | "
-                     f"{r['test_macro_f1_mean']:.4f} ± {r['test_macro_f1_std']:.4f} | {r['seeds']} |")
-    lines += ["", "Paired differences (same seeds), mean and 95% t interval:", "",
-              "| comparison | metric | mean difference | 95% CI | first better |", "| --- | --- | --- | --- | --- |"]
+                     f"{r['test_macro_f1_mean']:.4f} ± {r['test_macro_f1_std']:.4f} | {r['seeds']} | "
+                     f"{r.get('pretrain_seeds', 1)} | {spread} |")
+    lines += ["", "Paired differences (same seeds), mean and 95% interval (jobs/report.py `paired`: with two or more "
+                  "pretraining seeds it accounts for both levels):", "",
+              "| comparison | metric | mean difference | 95% CI | first better | interval |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for c in numbers["comparisons"]:
         for metric in METRICS:
             d = c[metric]
             lines.append(f"| {c['a']} - {c['b']} | {metric.removeprefix('test_')} | {d['mean_difference']:+.4f} | "
-                         f"{_interval(d['ci95'])} | {d['a_better']} of {d['seeds']} |")
+                         f"{_interval(d['ci95'])} | {d['a_better']} of {d['seeds']} | {d.get('method', '')} |")
     lines += ["", "Compute (wall seconds; shared stages count in full for every arm that needs them):", "",
               "| arm | shared stages | pretraining | fine-tuning (all seeds) | total | devices |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -175,15 +236,19 @@ def _interval(ci: list[float]) -> str:
     return "n/a (one seed)" if any(math.isnan(x) for x in ci) else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
+def report_numbers(record: dict) -> dict:
+    """What report.json holds: every number the report shows."""
+    return {"summary": summary(record), "comparisons": comparisons(record), "compute": compute(record),
+            "mechanism": record.get("mechanism") or {}}
+
+
 def write_report(run_dir: str, record: dict | None = None) -> dict:
     """Draw the report of `record` (None: read the run's experiment.json) into `run_dir`; a new
     record is written last. Prints the report and returns its numbers."""
     if record is None:
         record = json.loads(fs.read_bytes(fs.join(run_dir, EXPERIMENT_JSON)))
-    table = summary(record)
-    numbers = {"summary": table, "comparisons": comparisons(record), "compute": compute(record),
-               "mechanism": record.get("mechanism") or {}}
-    for name, png in figures(record, table).items():
+    numbers = report_numbers(record)
+    for name, png in figures(record, numbers["summary"]).items():
         fs.write_bytes(fs.join(run_dir, name), png)
     text = markdown(record, numbers)
     fs.write_bytes(fs.join(run_dir, REPORT_MD), text.encode())

@@ -51,3 +51,55 @@ def test_the_head_warmup_and_the_mechanism_check_are_reported_with_their_numbers
     assert "held-out masked-LM loss 9.5000 before, 6.2500 after" in text  # the best epoch's, which is kept
     assert "| selective | 0.3100 (900) | 0.4000 (880) |" in text
     assert "selective - random = -0.0400: selective TaskPT predicted them no better than random TaskPT." in text
+
+
+def two_level_record(rng, pretrain_seeds: int, seeds: int, difference: float, pretrain_sd: float, finetune_sd: float,
+                     against_general: bool) -> dict:
+    """Runs of arm `a` and of `b` (pretrained with the same seeds, or general: no pretraining)
+    drawn from a two-level normal model: a pretraining draw's effect, then each fine-tune's."""
+    import numpy as np
+
+    runs = []
+    for arm, mean in (("a", difference), ("b", 0.0)):
+        draws = [None] if arm == "b" and against_general else range(pretrain_seeds)
+        for p in draws:
+            effect = 0.0 if p is None else rng.normal(0.0, pretrain_sd)
+            for s in range(seeds):
+                runs.append({"arm": arm, "seed": s, "test_accuracy": mean + effect + rng.normal(0.0, finetune_sd),
+                             "test_macro_f1": 0.0, **({} if p is None else {"pretrain_seed": 100 + p})})
+    return {"runs": runs}
+
+
+@pytest.mark.parametrize("against_general", [False, True])
+def test_the_two_level_interval_covers_the_true_difference_about_95_percent_of_the_time(against_general):
+    """400 simulated experiments of 2 pretraining seeds x 5 fine-tuning seeds, pretraining
+    effects as large as fine-tuning ones; a fixed seed, so the count is the same every run. An
+    interval over the 10 runs' differences, as if they were independent, covers far less."""
+    import numpy as np
+
+    from jobs.report import paired, t975
+
+    rng = np.random.default_rng(2026)
+    covered = naive = 0
+    for _ in range(400):
+        rec = two_level_record(rng, 2, 5, 0.003, 0.005, 0.005, against_general)
+        c = paired(rec, "a", "b")["test_accuracy"]
+        covered += c["ci95"][0] <= 0.003 <= c["ci95"][1]
+        assert c["method"] == ("two levels, Welch-Satterthwaite" if against_general else
+                               "two levels, t over pretraining seeds")
+        a = {(r.get("pretrain_seed"), r["seed"]): r["test_accuracy"] for r in rec["runs"] if r["arm"] == "a"}
+        b = {(r.get("pretrain_seed"), r["seed"]): r["test_accuracy"] for r in rec["runs"] if r["arm"] == "b"}
+        diffs = np.array([v - b[(None if against_general else k[0], k[1])] for k, v in a.items()])
+        half = t975(len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
+        naive += diffs.mean() - half <= 0.003 <= diffs.mean() + half
+    assert 0.91 <= covered / 400 <= 0.99
+    assert naive / 400 < 0.85
+
+
+def test_the_report_gives_the_spread_at_each_level_of_seeds():
+    rec = {"arms": ["a"], "runs": [{"arm": "a", "seed": s, "pretrain_seed": p, "test_accuracy": 0.8 + 0.1 * p + 0.01 * s,
+                                    "test_macro_f1": 0.5} for p in (0, 1) for s in (0, 1, 2)]}
+    [row] = summary(rec)
+    assert (row["seeds"], row["pretrain_seeds"]) == (6, 2)
+    assert row["test_accuracy_pretrain_std"] == pytest.approx(0.1 / math.sqrt(2))  # of the means 0.81 and 0.91
+    assert row["test_accuracy_finetune_std"] == pytest.approx(0.01)

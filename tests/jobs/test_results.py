@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from jobs.report import comparisons, compute, markdown, summary
+from jobs.report import markdown, report_numbers
 
 
 def within_rounding(value):
@@ -27,7 +27,7 @@ RESULTS = sorted(pathlib.Path(__file__).parents[2].joinpath("docs", "results").g
 def test_committed_report_matches_the_record_it_was_drawn_from(record_path):
     run = record_path.parent
     record = json.loads(record_path.read_text())
-    numbers = {"summary": summary(record), "comparisons": comparisons(record), "compute": compute(record)}
+    numbers = report_numbers(record)
     assert json.loads((run / "report.json").read_text()) == within_rounding(json.loads(json.dumps(numbers)))
     assert (run / "report.md").read_text() == markdown(record, numbers)
     for name in ("accuracy.png", "curves.png"):
