@@ -139,6 +139,7 @@ class ExperimentConfig:                 # taskpt experiment
     # become pretrain.arms for the experiment. dapt and dapt_tapt are optional (DAPT trains on the whole corpus).
     arms: list[str] = dataclasses.field(default_factory=lambda: ["general", "tapt", "random", "selective"])
     seeds: int = 5                      # fine-tuning runs per arm: finetune.seed, +1, ... (the same for every arm)
+    pretrain_seeds: int = 2             # pretraining draws per pretrained arm: pretrain.seed, +1, ...
 
 
 @dataclasses.dataclass
@@ -266,6 +267,8 @@ def check(cfg: PipelineConfig) -> None:
         raise ConfigError("config key 'experiment.arms': needs two or more distinct arms")
     if cfg.experiment.seeds < 1:
         raise ConfigError("config key 'experiment.seeds': must be at least 1")
+    if cfg.experiment.pretrain_seeds < 1:
+        raise ConfigError("config key 'experiment.pretrain_seeds': must be at least 1")
     shares = {"tag.mask_ratio": cfg.tag.mask_ratio, "pretrain.mask_prob": cfg.pretrain.mask_prob,
               "tagger.val_fraction": cfg.tagger.val_fraction, "pretrain.holdout": cfg.pretrain.holdout}
     for key, value in shares.items():

@@ -24,7 +24,7 @@ from jobs.plan import digest, make_plan
 from jobs.pretrain import pretrain_steps
 from jobs.report import EXPERIMENT_JSON, write_report
 from jobs.score import score
-from jobs.tag import tag
+from jobs.tag import random_masks, tag
 from jobs.train_tagger import train_tagger
 
 RECORD_VERSION = 1
@@ -53,10 +53,37 @@ def seed_configs(cfg) -> list:
             for i in range(cfg.experiment.seeds)]
 
 
-def steps(cfg, plan, seeds, plans, test: dict) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Replicate:
+    """One pretraining draw of the experiment: every pretrained arm pretrained with
+    pretrain.seed + index (its random masks and packing with seed + index), then fine-tuned
+    with every fine-tuning seed."""
+    index: int
+    cfg: object                 # the config with pretrain.seed + index
+    plan: object                # make_plan(cfg, replicate=index)
+    seeds: list                 # (config, plan) per fine-tuning seed
+
+    @property
+    def suffix(self) -> str:
+        """Added to its steps' names: none for the first draw."""
+        return f"@p{self.index}" if self.index else ""
+
+
+def replicates(cfg) -> list[Replicate]:
+    """experiment.pretrain_seeds draws; the first is the pipeline's own (pretrain.seed)."""
+    out = []
+    for index in range(cfg.experiment.pretrain_seeds):
+        drawn = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, seed=cfg.pretrain.seed + index))
+        seeds = [(c, make_plan(c, final_seed=c.finetune.seed, replicate=index)) for c in seed_configs(drawn)]
+        out.append(Replicate(index, drawn, make_plan(drawn, replicate=index), seeds))
+    return out
+
+
+def steps(cfg, plan, reps: list[Replicate], test: dict) -> dict:
     """Every step of the experiment with the steps it waits for, for `run_steps`. The chain to
     the masks (scorer, scoring, tagger, tagging) comes first: it is the longest, so it starts
-    first whenever several steps are ready. A step whose output is in the store is a cache hit."""
+    first whenever several steps are ready. A step whose output is in the store is a cache hit.
+    The general arm does not pretrain: its fine-tunes are those of the first draw."""
     arms = set(cfg.experiment.arms)
     graph = {}
     if arms - {"general"}:
@@ -65,20 +92,32 @@ def steps(cfg, plan, seeds, plans, test: dict) -> dict:
     if arms & CORPUS_ARMS:
         graph["train-tagger"] = (["score"], functools.partial(train_tagger, cfg, plan))
         graph["tag"] = (["train-tagger"], functools.partial(tag, cfg, plan))
-    # The experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT.
-    graph.update(pretrain_steps(cfg, plan, lambda arm: "score" if plan.sources(arm)[1] == IMPORTANCE else "tag"))
-    graph.update(mechanism_steps(cfg, plan))
-    for seed_cfg, seed_plan in zip(seeds, plans):
-        for arm in cfg.experiment.arms:
-            waits_for = [] if arm == "general" else [f"pretrain-{arm}"]
-            if arm == "general" and "finetune-scorer" in graph and seed_plan.finetuned[arm] == plan.general_finetuned:
-                waits_for = ["finetune-scorer"]  # the same model as the scorer: trained once
-            graph[f"{arm}-seed-{seed_cfg.finetune.seed}"] = (
-                waits_for, functools.partial(fine_tune_and_test, seed_cfg, seed_plan, arm, test))
+    for rep in reps:
+        suffix = rep.suffix
+        if rep.index and "random" in arms:  # this draw's random masks, from the stored tagger masks
+            graph[f"random-masks{suffix}"] = (["tag"], functools.partial(random_masks, rep.cfg, rep.plan))
+
+        def data_step(arm: str, rep=rep) -> str:
+            if rep.plan.sources(arm)[1] == IMPORTANCE:
+                return "score"
+            return f"random-masks{rep.suffix}" if arm == "random" and rep.index else "tag"
+
+        # The experiment's arms but general (for_experiment), and DAPT for DAPT+TAPT.
+        graph.update(pretrain_steps(rep.cfg, rep.plan, data_step, suffix))
+        graph.update(mechanism_steps(rep.cfg, rep.plan, suffix))
+        for seed_cfg, seed_plan in rep.seeds:
+            for arm in cfg.experiment.arms:
+                if arm == "general" and rep.index:
+                    continue
+                waits_for = [] if arm == "general" else [f"pretrain-{arm}{suffix}"]
+                if arm == "general" and "finetune-scorer" in graph and seed_plan.finetuned[arm] == plan.general_finetuned:
+                    waits_for = ["finetune-scorer"]  # the same model as the scorer: trained once
+                graph[f"{arm}{suffix}-seed-{seed_cfg.finetune.seed}"] = (
+                    waits_for, functools.partial(fine_tune_and_test, seed_cfg, seed_plan, arm, test))
     return graph
 
 
-def mechanism_steps(cfg, plan) -> dict:
+def mechanism_steps(cfg, plan, suffix: str = "") -> dict:
     """`mechanism-ARM` for every pretrained arm of the experiment (and the general model with
     its warmed-up head, where there is one), where the corpus is tagged: the mechanism check
     (jobs/mechanism.py) on the same held-out sentences and masks for every arm."""
@@ -95,8 +134,8 @@ def mechanism_steps(cfg, plan) -> dict:
     models = {arm: plan.pretrained[arm] for arm in cfg.experiment.arms if arm != "general"}
     if plan.warm_head and "general" in cfg.experiment.arms:
         models = {"general": plan.warm_head} | models  # the general encoder, with the head it starts from
-    return {f"mechanism-{arm}": (["tag", "warm-head" if arm == "general" else f"pretrain-{arm}"],
-                                 functools.partial(check, arm, model)) for arm, model in models.items()}
+    return {f"mechanism-{arm}{suffix}": (["tag", f"warm-head{suffix}" if arm == "general" else f"pretrain-{arm}{suffix}"],
+                                         functools.partial(check, arm, model)) for arm, model in models.items()}
 
 
 def fine_tune_and_test(cfg, plan, arm: str, test: dict) -> dict:
@@ -147,36 +186,52 @@ def shared_stages(cfg, plan) -> dict:
     return {name: record() for name, record in records.items() if name in used}
 
 
+def mechanism_record(done: dict, reps: list[Replicate]) -> dict:
+    """The mechanism check per arm: accuracies averaged over the pretraining draws (the same
+    sentences and masks in each), and every draw's result."""
+    record = {}
+    for arm in {name.removeprefix("mechanism-").split("@")[0] for name in done if name.startswith("mechanism-")}:
+        draws = [done[f"mechanism-{arm}{rep.suffix}"] for rep in reps if f"mechanism-{arm}{rep.suffix}" in done]
+        record[arm] = {**draws[0], **{k: sum(d[k] for d in draws) / len(draws)
+                                      for k in ("important_accuracy", "other_accuracy")}, "draws": draws}
+    return record
+
+
 def experiment(cfg, plan) -> dict:
     cfg = for_experiment(cfg)
-    plan = make_plan(cfg)
-    seeds = seed_configs(cfg)
-    plans = [make_plan(cfg, final_seed=c.finetune.seed) for c in seeds]
+    reps = replicates(cfg)
+    plan, seeds = reps[0].plan, [c for c, _ in reps[0].seeds]
     arms = cfg.experiment.arms
-    out = fs.join(cfg.store, "experiments", digest(sorted(p.finetuned[a] for p in plans for a in arms)))
+    models = {p.finetuned[a] for rep in reps for _, p in rep.seeds for a in arms if a != "general" or not rep.index}
+    out = fs.join(cfg.store, "experiments", digest(sorted(models)))
     if fs.is_file(fs.join(out, EXPERIMENT_JSON)):
         say("experiment", f"cache hit, {out}: the report is rebuilt from it (`taskpt report {out}`)")
         return write_report(out)
-    say("experiment", f"arms {', '.join(arms)}; {len(seeds)} fine-tuning seed(s) each "
+    say("experiment", f"arms {', '.join(arms)}; {len(reps)} pretraining seed(s) "
+                      f"({', '.join(str(r.cfg.pretrain.seed) for r in reps)}) x {len(seeds)} fine-tuning seed(s) "
                       f"({', '.join(str(c.finetune.seed) for c in seeds)}); {cfg.compute.concurrent_stages} step(s) at once")
     task = check_inputs(cfg, corpus=bool(set(arms) & CORPUS_ARMS))
     test = tokenize_examples(task.test, cfg.model, cfg.finetune.max_seq)
-    done = run_steps(steps(cfg, plan, seeds, plans, test), cfg.compute.concurrent_stages)
+    done = run_steps(steps(cfg, plan, reps, test), cfg.compute.concurrent_stages)
     runs = []
-    for seed_cfg in seeds:
-        for arm in arms:
-            tested = dict(done[f"{arm}-seed-{seed_cfg.finetune.seed}"])
-            model = tested.pop("model")  # model_record names it `path`
-            runs.append({**tested, "seed": seed_cfg.finetune.seed, **model_record(model)})
+    for rep in reps:
+        for seed_cfg, _ in rep.seeds:
+            for arm in arms:
+                if arm == "general" and rep.index:
+                    continue
+                tested = dict(done[f"{arm}{rep.suffix}-seed-{seed_cfg.finetune.seed}"])
+                model = tested.pop("model")  # model_record names it `path`
+                drawn = {} if arm == "general" else {"pretrain_seed": rep.cfg.pretrain.seed}
+                runs.append({**tested, "seed": seed_cfg.finetune.seed, **drawn, **model_record(model)})
     pretrained = {arm: model_record(path) for arm, path in plan.pretrained.items()}
+    drawn = {arm: [model_record(rep.plan.pretrained[arm]) for rep in reps] for arm in plan.pretrained}
     record = {"version": RECORD_VERSION, "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "description": cfg.description, "model": cfg.model, "task": dataclasses.asdict(cfg.task),
               "corpus": cfg.domain.corpus, "arms": arms, "seeds": [c.finetune.seed for c in seeds],
+              "pretrain_seeds": [rep.cfg.pretrain.seed for rep in reps],
               "labels": task.labels, "test_examples": task.test.height, "runs": runs,
               "stages": shared_stages(cfg, plan), "uses": {arm: stages_used(arm, plan) for arm in arms},
-              "pretrain": pretrained,
-              "mechanism": {name.removeprefix("mechanism-"): result for name, result in done.items()
-                            if name.startswith("mechanism-")}}
+              "pretrain": pretrained, "pretrain_draws": drawn, "mechanism": mechanism_record(done, reps)}
     fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
     return write_report(out, record)
 

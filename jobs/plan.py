@@ -73,6 +73,7 @@ class Plan:
                                     # or CONTINUES_FROM's
     finetuned: dict[str, str]   # stage 6 model per arm ("general" is stage 1's)
     results: str                # the evaluation table
+    replicate_seed: int = 0     # the random masks' draws and pretraining's packing: seed, + the pretraining replicate
 
     def sources(self, arm: str) -> tuple[str, str]:
         """(dataset, kind) an arm pretrains on."""
@@ -95,11 +96,13 @@ def warm_head(cfg: PipelineConfig, general: str) -> str | None:
     return digest(general, "warm-head", corpus, _params(h) | {"corpus": None}, cfg.pretrain.seed)
 
 
-def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
+def make_plan(cfg: PipelineConfig, final_seed: int | None = None, replicate: int = 0) -> Plan:
     """Fingerprints chain through upstream fingerprints (not paths), so a store that is moved
     or mounted elsewhere keeps its cache. `final_seed`: the seed of the stage-6 fine-tunes
     (default finetune.seed); the scorer and everything upstream keep finetune.seed, so runs
-    with several final seeds share them (`taskpt experiment`)."""
+    with several final seeds share them (`taskpt experiment`). `replicate`: the pretraining
+    draw (0, 1, ...; `taskpt experiment` gives each its pretrain.seed + replicate): the random
+    masks and pretraining's packing are drawn with seed + replicate; the held-out documents stay."""
     task = digest([file_identity(p) for p in (cfg.task.train, cfg.task.dev, cfg.task.test)],
                   _params(cfg.task) | {"train": None, "dev": None, "test": None})
     general = digest(model_identity(cfg.model))
@@ -121,7 +124,7 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
     else:
         premasked = tagged if cfg.tag.mask_ratio == TAGGING_RATIO else \
             digest(tagged, "rebudget", cfg.tag.mask_ratio, FORMAT_VERSION)
-    random_masks = digest(premasked, "random-equal-budget", cfg.seed, FORMAT_VERSION)
+    random_masks = digest(premasked, "random-equal-budget", cfg.seed + replicate, FORMAT_VERSION)
     datasets = {"premasked": premasked, "premasked_content": premasked_content, "random_masks": random_masks,
                 "tagged": tagged, "importance": importance}
     pretrain = {k: v for k, v in _params(cfg.pretrain).items() if k != "head_warmup"} | {"arms": None}
@@ -149,4 +152,5 @@ def make_plan(cfg: PipelineConfig, final_seed: int | None = None) -> Plan:
         pretrain_start=start,
         finetuned={arm: model_path(store, "finetuned", fp) for arm, fp in finetuned_arms.items()},
         results=fs.join(store, "results", digest(sorted(finetuned_arms.items()))),
+        replicate_seed=cfg.seed + replicate,
     )

@@ -46,7 +46,8 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
     p = cfg.pretrain
     stored = arm in STORED_MASKS
     train, held = pretraining_rows(dataset, kind, max_tokens=p.max_seq - 2, max_predictions=p.max_predictions,
-                                   short_seq_prob=p.short_seq_prob, seed=cfg.seed, stored_masks=stored, holdout=p.holdout)
+                                   short_seq_prob=p.short_seq_prob, seed=cfg.seed, stored_masks=stored, holdout=p.holdout,
+                                   pack_seed=plan.replicate_seed)
     rows = train.count()
     if stored and rows == 0:
         raise StageError(f"{dataset} has no masked position: the tagger predicted no token as important; "
@@ -113,16 +114,16 @@ def warm_head(cfg, plan) -> None:
                     f"before, {metrics['dev_mlm_loss']:.4f} after)")
 
 
-def pretrain_steps(cfg, plan, data_step=None) -> dict:
+def pretrain_steps(cfg, plan, data_step=None, suffix: str = "") -> dict:
     """`pretrain-ARM: (steps it waits for, fn)` for every arm of plan.pretrained, for `run_steps`:
     DAPT+TAPT waits for the DAPT model, the others for the head warm-up where there is one.
     `data_step(arm)`: the step that writes the arm's dataset, where it runs in the same graph
-    (`taskpt experiment`)."""
-    warm = {"warm-head": ([], functools.partial(warm_head, cfg, plan))} if plan.warm_head else {}
-    return warm | {f"pretrain-{arm}": (([data_step(arm)] if data_step else [])
-                                       + ([f"pretrain-{CONTINUES_FROM[arm]}"] if arm in CONTINUES_FROM else
-                                          list(warm)),
-                                       functools.partial(pretrain_arm, cfg, plan, arm))
+    (`taskpt experiment`). `suffix`: added to every step's name (a pretraining replicate's)."""
+    warm = {f"warm-head{suffix}": ([], functools.partial(warm_head, cfg, plan))} if plan.warm_head else {}
+    return warm | {f"pretrain-{arm}{suffix}": (([data_step(arm)] if data_step else [])
+                                               + ([f"pretrain-{CONTINUES_FROM[arm]}{suffix}"] if arm in CONTINUES_FROM
+                                                  else list(warm)),
+                                               functools.partial(pretrain_arm, cfg, plan, arm))
                    for arm in plan.pretrained}
 
 

@@ -125,12 +125,13 @@ def comparisons(record: dict) -> list[dict]:
 
 
 def compute(record: dict) -> list[dict]:
-    """Wall seconds per arm: the shared stages its data comes from, its pretraining, its
-    fine-tuning runs (all seeds); with the devices they ran on."""
+    """Wall seconds per arm: the shared stages its data comes from, its pretraining (every
+    draw), its fine-tuning runs (all seeds); with the devices they ran on."""
     rows = []
     for arm in record["arms"]:
         shared = [record["stages"][s] for s in record["uses"][arm]]
-        pretrained = [record["pretrain"][arm]] if arm in record["pretrain"] else []
+        # Every pretraining draw of the arm (records of one draw have only `pretrain`).
+        pretrained = record.get("pretrain_draws", {}).get(arm) or ([record["pretrain"][arm]] if arm in record["pretrain"] else [])
         finetuned = [r for r in record["runs"] if r["arm"] == arm]
         parts = {"shared_seconds": sum(s.get("seconds", 0.0) for s in shared),
                  "pretrain_seconds": sum(p.get("seconds", 0.0) for p in pretrained),

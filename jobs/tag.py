@@ -72,8 +72,15 @@ def tag(cfg, plan) -> None:
     if "selective_content" in cfg.pretrain.arms and plan.premasked_content != plan.premasked:
         derive(cfg, plan, plan.premasked_content, plan.tagged, rebudgeted("content"),
                {"masks": "tagger", "mask_ratio": ratio, "candidates": "content"}, described("content"))
-    derive(cfg, plan, plan.random_masks, plan.premasked, lambda src, names: random_baseline_dataset(src, names, cfg.seed),
-           {"masks": "random-equal-budget", "seed": cfg.seed}, "the random baseline (same masks per sentence)")
+    random_masks(cfg, plan)
+
+
+def random_masks(cfg, plan) -> None:
+    """The random baseline: the selective arm's masks per sentence at random positions, drawn
+    with plan.replicate_seed (each pretraining replicate of `taskpt experiment` has its own)."""
+    seed = plan.replicate_seed
+    derive(cfg, plan, plan.random_masks, plan.premasked, lambda src, names: random_baseline_dataset(src, names, seed),
+           {"masks": "random-equal-budget", "seed": seed}, "the random baseline (same masks per sentence)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,13 +131,14 @@ def pack_document(rows: list, masks: list, rng, max_tokens: int, short_seq_prob:
 
 
 def pretraining_rows(dataset_dir: str, kind: str, max_tokens: int, max_predictions: int,
-                     short_seq_prob: float, seed: int, stored_masks: bool, holdout: float):
+                     short_seq_prob: float, seed: int, stored_masks: bool, holdout: float, pack_seed: int | None = None):
     """(train, held-out) packed instances from a `premasked` (domain) or `importance` (the
-    task's own text, for TAPT) dataset."""
+    task's own text, for TAPT) dataset: documents held out by `seed`, packed with `pack_seed`
+    (default `seed`)."""
     id_column = "doc_id" if kind == PREMASKED else "example_id"
     columns = [id_column, "input_ids"] + (["mask_positions"] if kind == PREMASKED else [])
     pack = dict(id_column=id_column, max_tokens=max_tokens, max_predictions=max_predictions,
-                short_seq_prob=short_seq_prob, seed=seed, drop_unmasked=stored_masks)
+                short_seq_prob=short_seq_prob, seed=seed if pack_seed is None else pack_seed, drop_unmasked=stored_masks)
     return training_rows(dataset_dir, kind, columns, id_column, holdout, seed, pack_documents, pack)
 
 

@@ -262,23 +262,29 @@ def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_bo
 
 @pytest.mark.slow
 def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the_store(local_ray, tiny_project, capsys):
-    """After the run above, only what the experiment adds is trained: each arm again with the
-    second seed (two arms, to keep the suite short; the general and tapt arms take the same path)."""
+    """After the run above, only what the experiment adds is trained: each arm pretrained again
+    with the second pretraining seed (its own random masks), and fine-tuned (two arms, one
+    fine-tuning seed, to keep the suite short; the general and tapt arms take the same path)."""
     from jobs.experiment import main as experiment_main
     from jobs.report import main as report_main
     from jobs.report import paired
 
     _, config = tiny_project
     arms = ["random", "selective"]
-    args = [config, "experiment.seeds=2", f"experiment.arms=[{', '.join(arms)}]"]
+    args = [config, "experiment.seeds=1", "experiment.pretrain_seeds=2", f"experiment.arms=[{', '.join(arms)}]"]
     assert experiment_main(args) == 0
     printed = capsys.readouterr().out
     run = pathlib.Path(printed.split("[taskpt report] wrote ")[1].split(" in ")[1].strip())
     record = json.loads((run / "experiment.json").read_text())
     numbers = json.loads((run / "report.json").read_text())
-    assert record["arms"] == arms and record["seeds"] == [42, 43] and "2 step(s) at once" in printed
-    assert sorted((r["arm"], r["seed"]) for r in record["runs"]) == sorted((a, s) for a in arms for s in (42, 43))
-    # The table is drawn from the record: means and sample std over the two seeds.
+    assert record["arms"] == arms and record["seeds"] == [42] and record["pretrain_seeds"] == [42, 43]
+    assert "2 pretraining seed(s) (42, 43) x 1 fine-tuning seed(s) (42); 2 step(s) at once" in printed
+    assert sorted((r["arm"], r["pretrain_seed"], r["seed"]) for r in record["runs"]) == sorted(
+        (a, p, 42) for a in arms for p in (42, 43))
+    assert "[taskpt tag] wrote the random baseline" in printed  # the second draw's random masks
+    draws = record["pretrain_draws"]["random"]
+    assert len(draws) == 2 and draws[0]["path"] != draws[1]["path"]
+    # The table is drawn from the record: means and sample std over all runs.
     for row in numbers["summary"]:
         values = [r["test_accuracy"] for r in record["runs"] if r["arm"] == row["arm"]]
         assert row["test_accuracy_mean"] == pytest.approx(np.mean(values))
@@ -287,6 +293,7 @@ def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the
     [first] = numbers["comparisons"]
     assert (first["a"], first["b"]) == ("selective", "random")
     assert first == paired(record, "selective", "random")
+    assert first["test_accuracy"]["method"] == "two levels, t over pretraining seeds"
     low, high = first["test_accuracy"]["ci95"]
     assert low <= first["test_accuracy"]["mean_difference"] <= high
     # Compute: both arms pay for the scorer, scoring, the tagger and tagging, as recorded by them.

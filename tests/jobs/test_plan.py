@@ -40,16 +40,36 @@ def test_a_change_only_dapt_sees_changes_dapt_tapt_and_not_tapt(project):
 
 
 def test_the_experiment_trains_dapt_before_dapt_tapt_and_charges_dapt_tapt_for_it(project):
-    from jobs.experiment import SHARED_STAGES, for_experiment, seed_configs, steps
+    from jobs.experiment import SHARED_STAGES, for_experiment, replicates, steps
 
-    cfg = for_experiment(load_config(project, ["experiment.arms=[general, dapt_tapt]", "experiment.seeds=2"]))
-    plan = make_plan(cfg)
-    seeds = seed_configs(cfg)
-    graph = steps(cfg, plan, seeds, [make_plan(c, final_seed=c.finetune.seed) for c in seeds], test={})
+    cfg = for_experiment(load_config(project, ["experiment.arms=[general, dapt_tapt]", "experiment.seeds=2",
+                                               "experiment.pretrain_seeds=1"]))
+    reps = replicates(cfg)
+    graph = steps(cfg, reps[0].plan, reps, test={})
     assert graph["pretrain-dapt"][0] == ["tag"]
     assert graph["pretrain-dapt_tapt"][0] == ["score", "pretrain-dapt"]
     assert graph["dapt_tapt-seed-43"][0] == ["pretrain-dapt_tapt"] and "dapt-seed-42" not in graph
     assert "pretrain-dapt" in SHARED_STAGES["dapt_tapt"]
+
+
+def test_each_pretraining_draw_pretrains_every_arm_again_on_its_own_random_masks_and_shares_the_rest(project):
+    from jobs.experiment import for_experiment, replicates, steps
+
+    cfg = for_experiment(load_config(project, ["experiment.arms=[general, random, selective, dapt_tapt]",
+                                               "experiment.seeds=2", "experiment.pretrain_seeds=2"]))
+    first, second = reps = replicates(cfg)
+    assert (first.cfg.pretrain.seed, second.cfg.pretrain.seed) == (cfg.pretrain.seed, cfg.pretrain.seed + 1)
+    assert first.plan.tagged == second.plan.tagged and first.plan.premasked == second.plan.premasked
+    assert first.plan.random_masks != second.plan.random_masks  # drawn again, with seed + 1
+    assert first.plan.random_masks == make_plan(cfg).random_masks  # the first draw is the pipeline's own
+    assert all(first.plan.pretrained[a] != second.plan.pretrained[a] for a in ("random", "selective", "dapt_tapt"))
+    graph = steps(cfg, first.plan, reps, test={})
+    assert graph["random-masks@p1"][0] == ["tag"] and graph["pretrain-random@p1"][0] == ["random-masks@p1"]
+    assert graph["pretrain-random"][0] == ["tag"] and graph["pretrain-selective@p1"][0] == ["tag"]
+    assert graph["pretrain-dapt_tapt@p1"][0] == ["score", "pretrain-dapt@p1"]
+    assert graph["selective@p1-seed-43"][0] == ["pretrain-selective@p1"]
+    assert "general-seed-42" in graph and "general@p1-seed-42" not in graph  # general does not pretrain
+    assert graph["mechanism-selective@p1"][0] == ["tag", "pretrain-selective@p1"]
 
 
 def test_taskpt_pretrain_starts_dapt_tapt_only_after_the_dapt_model_is_done(project, monkeypatch):

@@ -57,7 +57,6 @@ def two_level_record(rng, pretrain_seeds: int, seeds: int, difference: float, pr
                      against_general: bool) -> dict:
     """Runs of arm `a` and of `b` (pretrained with the same seeds, or general: no pretraining)
     drawn from a two-level normal model: a pretraining draw's effect, then each fine-tune's."""
-    import numpy as np
 
     runs = []
     for arm, mean in (("a", difference), ("b", 0.0)):
