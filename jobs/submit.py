@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import shlex
 import sys
 import time
@@ -108,16 +109,28 @@ def client(address: str):
 
 
 def submit(jobs, request: dict, wait_s: float = 60.0) -> str:
-    """submit_job, waiting while a head that has just started has no job agent ready yet."""
-    deadline = time.monotonic() + wait_s
+    """submit_job, waiting while a head that has just started has no job agent ready yet, or
+    closes the connection without an answer (a busy head). The submission id is chosen here,
+    so a retry after a request the head took but did not answer makes no second job."""
+    import requests
+
+    request = {**request, "submission_id": request.get("submission_id") or f"raysubmit_{secrets.token_hex(8)}"}
+    deadline, tried = time.monotonic() + wait_s, False
     while True:
         try:
             return jobs.submit_job(**request)
         except RuntimeError as e:
+            if tried and "already exists" in str(e):
+                return request["submission_id"]  # the head took the request the connection dropped
             if "No available agent" not in str(e) or time.monotonic() > deadline:
                 raise
             print("the head's job agent is not ready yet; retrying", file=sys.stderr, flush=True)
-            time.sleep(2)
+        except requests.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            print("the job server closed the connection without an answer; retrying", file=sys.stderr, flush=True)
+        tried = True
+        time.sleep(2)
 
 
 def follow(jobs, job_id: str) -> str:

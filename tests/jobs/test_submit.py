@@ -148,6 +148,39 @@ def test_a_loopback_job_server_is_this_machine_only_when_its_session_is_here(tmp
         server.shutdown()
 
 
+class FlakyHead:
+    """A job server that answers `submit_job` with the given failures first, then with the id."""
+
+    def __init__(self, *failures):
+        self.failures, self.requests = list(failures), []
+
+    def submit_job(self, **request):
+        self.requests.append(request)
+        if self.failures:
+            raise self.failures.pop(0)
+        return request["submission_id"]
+
+
+def test_a_dropped_connection_is_retried_with_the_same_submission_id_and_never_makes_a_second_job(monkeypatch):
+    import requests
+
+    from jobs import submit as submit_module
+
+    monkeypatch.setattr(submit_module.time, "sleep", lambda s: None)
+    # The head took the first request but closed the connection: the retry finds the job there.
+    head = FlakyHead(requests.exceptions.ConnectionError("Connection aborted."),
+                     RuntimeError("Job with submission_id X already exists. Please use a different submission_id."))
+    job_id = submit_module.submit(head, {"entrypoint": "python -m jobs.tag c.yaml"})
+    assert job_id.startswith("raysubmit_") and [r["submission_id"] for r in head.requests] == [job_id, job_id]
+    # A head without its job agent yet: retried, then submitted once.
+    head = FlakyHead(RuntimeError("No available agent to submit job"))
+    assert submit_module.submit(head, {"entrypoint": "e", "submission_id": "mine"}) == "mine" and len(head.requests) == 2
+    # Another error is the user's to see, at once.
+    head = FlakyHead(RuntimeError("Job with submission_id mine already exists"))
+    with pytest.raises(RuntimeError, match="already exists"):
+        submit_module.submit(head, {"entrypoint": "e", "submission_id": "mine"})
+
+
 def test_the_result_lines_of_a_log_say_what_was_written_where():
     log = "\n".join([
         "[taskpt run] taskpt 0.1.0 in Ray job raysubmit_X; reads model /m; writes under /s",
