@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG ?= configs/demo.yaml
+EXPERIMENT_CONFIG ?= configs/movies-cpu.yaml
 
 .PHONY: install demo demo-data movies-data experiment test clean-demo
 
@@ -33,9 +34,10 @@ movies-data: data/demo/reviews.csv
 demo: install demo-data
 	HF_HUB_OFFLINE=1 $(BIN)/taskpt run $(DEMO_CONFIG)
 
-# The demo's experiment: every arm of experiment.arms with experiment.seeds seeds, and the report.
-experiment: install demo-data
-	HF_HUB_OFFLINE=1 $(BIN)/taskpt experiment $(DEMO_CONFIG)
+# The in-domain experiment (configs/movies-cpu.yaml: every arm of experiment.arms, each pretraining
+# draw and fine-tuning seed, and the report); EXPERIMENT_CONFIG=configs/demo.yaml for the demo's.
+experiment: install demo-data movies-data
+	HF_HUB_OFFLINE=1 $(BIN)/taskpt experiment $(EXPERIMENT_CONFIG)
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

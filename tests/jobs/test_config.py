@@ -105,6 +105,17 @@ def test_the_gpu_demo_config_differs_from_the_demo_in_size_only():
     assert gpu.task.max_train_examples == 0 and gpu.domain.max_documents >= 10 * cpu.domain.max_documents
 
 
+def test_the_in_domain_experiment_configs_ask_for_what_the_experiment_must_show():
+    cpu, gpu = load_config("configs/movies-cpu.yaml"), load_config("configs/movies-gpu.yaml")
+    for cfg in (cpu, gpu):
+        assert cfg.domain.corpus.endswith("data/demo/reviews.csv")  # make movies-data writes them
+        assert cfg.pretrain.head_warmup.steps > 0 and cfg.pretrain.head_warmup.corpus.endswith("data/demo/wikitext.txt")
+        assert {"general", "random", "selective", "selective_content"} <= set(cfg.experiment.arms)
+        assert cfg.experiment.pretrain_seeds >= 2 and cfg.experiment.seeds >= 5
+    assert cpu.task.max_train_examples == 1000 and gpu.task.max_train_examples == 0
+    assert "tapt" in gpu.experiment.arms and gpu.experiment.seeds >= 6
+
+
 def test_on_a_cpu_cluster_the_model_actor_gets_every_core_unless_the_config_says_otherwise(tmp_path, local_ray):
     from jobs.common import actor_pool
 
