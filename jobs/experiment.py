@@ -186,11 +186,11 @@ def shared_stages(cfg, plan) -> dict:
     return {name: record() for name, record in records.items() if name in used}
 
 
-def mechanism_record(done: dict, reps: list[Replicate]) -> dict:
-    """The mechanism check per arm: accuracies averaged over the pretraining draws (the same
-    sentences and masks in each), and every draw's result."""
+def mechanism_record(done: dict, reps: list[Replicate], arms: list[str]) -> dict:
+    """The mechanism check per arm, in the order of `arms`: accuracies averaged over the
+    pretraining draws (the same sentences and masks in each), and every draw's result."""
     record = {}
-    for arm in {name.removeprefix("mechanism-").split("@")[0] for name in done if name.startswith("mechanism-")}:
+    for arm in [a for a in arms if f"mechanism-{a}" in done]:
         draws = [done[f"mechanism-{arm}{rep.suffix}"] for rep in reps if f"mechanism-{arm}{rep.suffix}" in done]
         record[arm] = {**draws[0], **{k: sum(d[k] for d in draws) / len(draws)
                                       for k in ("important_accuracy", "other_accuracy")}, "draws": draws}
@@ -231,7 +231,7 @@ def experiment(cfg, plan) -> dict:
               "pretrain_seeds": [rep.cfg.pretrain.seed for rep in reps],
               "labels": task.labels, "test_examples": task.test.height, "runs": runs,
               "stages": shared_stages(cfg, plan), "uses": {arm: stages_used(arm, plan) for arm in arms},
-              "pretrain": pretrained, "pretrain_draws": drawn, "mechanism": mechanism_record(done, reps)}
+              "pretrain": pretrained, "pretrain_draws": drawn, "mechanism": mechanism_record(done, reps, arms)}
     fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
     return write_report(out, record)
 

@@ -228,8 +228,15 @@ def mechanism_lines(mechanism: dict) -> list[str]:
                      f"{m['other_accuracy']:.4f} ({m['other_predicted']}) |")
     if {"selective", "random"} <= set(mechanism):
         gap = mechanism["selective"]["important_accuracy"] - mechanism["random"]["important_accuracy"]
-        lines += ["", f"On the tagger's tokens selective - random = {gap:+.4f}: selective TaskPT predicted them "
-                      + ("better" if gap > 0 else "no better") + " than random TaskPT."]
+        draws = [s["important_accuracy"] - r["important_accuracy"]
+                 for s, r in zip(mechanism["selective"].get("draws", []), mechanism["random"].get("draws", []))]
+        interval = ""
+        if len(draws) > 1:  # one difference per pretraining draw: Student's t over them
+            half = t975(len(draws) - 1) * float(np.std(draws, ddof=1)) / math.sqrt(len(draws))
+            interval = f", 95% interval over {len(draws)} pretraining draws {_interval([gap - half, gap + half])}"
+        lines += ["", f"On the tagger's tokens selective - random = {gap:+.4f}{interval}: selective TaskPT predicted "
+                      "them " + ("better" if gap > 0 else "no better") + " than random TaskPT"
+                      + (" (the interval holds zero)" if interval and gap - half <= 0 <= gap + half else "") + "."]
     return lines
 
 

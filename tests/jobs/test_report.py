@@ -102,3 +102,17 @@ def test_the_report_gives_the_spread_at_each_level_of_seeds():
     assert (row["seeds"], row["pretrain_seeds"]) == (6, 2)
     assert row["test_accuracy_pretrain_std"] == pytest.approx(0.1 / math.sqrt(2))  # of the means 0.81 and 0.91
     assert row["test_accuracy_finetune_std"] == pytest.approx(0.01)
+
+
+def test_the_mechanism_gap_gets_an_interval_over_pretraining_draws():
+    from jobs.report import mechanism_lines
+
+    def arm(accuracies):
+        draws = [{"sentences": 10, "important_accuracy": a, "important_predicted": 30, "other_accuracy": 0.4,
+                  "other_predicted": 30} for a in accuracies]
+        return {**draws[0], "important_accuracy": sum(accuracies) / len(accuracies), "draws": draws}
+
+    text = "\n".join(mechanism_lines({"selective": arm([0.30, 0.34]), "random": arm([0.20, 0.26])}))
+    half = 12.706 * math.sqrt(((0.10 - 0.09) ** 2 + (0.08 - 0.09) ** 2)) / math.sqrt(2)  # t, 1 degree of freedom
+    assert f"selective - random = +0.0900, 95% interval over 2 pretraining draws [{0.09 - half:+.4f}, " \
+           f"{0.09 + half:+.4f}]: selective TaskPT predicted them better than random TaskPT (the interval holds zero)." in text
