@@ -1,8 +1,9 @@
 """`taskpt experiment CONFIG.yaml`: does selective masking beat random masking here, and at what
-cost. Every arm of `experiment.arms` is fine-tuned with `experiment.seeds` seeds (the same seeds
+cost. Every pretrained arm of `experiment.arms` is pretrained `experiment.pretrain_seeds` times
+(pretraining draws), every arm and draw fine-tuned with `experiment.seeds` seeds (the same seeds
 for every arm, so arms compare pair by pair) and evaluated on the test split; the stages the arms
 share (the scorer, the tagger and its masks, each pretrained model) are computed once, through
-the store. Steps that do not wait on each other run side by side, `compute.concurrent_stages`
+the store. Every pretrained model also takes the mechanism check (jobs/mechanism.py). Steps that do not wait on each other run side by side, `compute.concurrent_stages`
 at a time (jobs/graph.py). The record goes to `<store>/experiments/<fingerprint>/experiment.json`
 (written last), with the report and its figures beside it (jobs/report.py).
 python -m jobs.experiment CONFIG.yaml [key=value ...]"""
