@@ -75,7 +75,9 @@ def replicates(cfg) -> list[Replicate]:
     out = []
     for index in range(cfg.experiment.pretrain_seeds):
         drawn = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, seed=cfg.pretrain.seed + index))
-        seeds = [(c, make_plan(c, final_seed=c.finetune.seed, replicate=index)) for c in seed_configs(drawn)]
+        # Planned from the draw's own config: only the final fine-tunes take the seed's (the
+        # scorer, which is fine-tuned too, keeps finetune.seed, so everything upstream is shared).
+        seeds = [(c, make_plan(drawn, final_seed=c.finetune.seed, replicate=index)) for c in seed_configs(drawn)]
         out.append(Replicate(index, drawn, make_plan(drawn, replicate=index), seeds))
     return out
 

@@ -63,6 +63,10 @@ def test_each_pretraining_draw_pretrains_every_arm_again_on_its_own_random_masks
     assert first.plan.random_masks != second.plan.random_masks  # drawn again, with seed + 1
     assert first.plan.random_masks == make_plan(cfg).random_masks  # the first draw is the pipeline's own
     assert all(first.plan.pretrained[a] != second.plan.pretrained[a] for a in ("random", "selective", "dapt_tapt"))
+    for rep in reps:  # every fine-tuning seed fine-tunes the draw's own pretrained models
+        assert all((p.pretrained, p.tagged, p.general_finetuned) == (rep.plan.pretrained, rep.plan.tagged,
+                                                                     first.plan.general_finetuned) for _, p in rep.seeds)
+        assert len({p.finetuned["selective"] for _, p in rep.seeds}) == 2
     graph = steps(cfg, first.plan, reps, test={})
     assert graph["random-masks@p1"][0] == ["tag"] and graph["pretrain-random@p1"][0] == ["random-masks@p1"]
     assert graph["pretrain-random"][0] == ["tag"] and graph["pretrain-selective@p1"][0] == ["tag"]
