@@ -32,9 +32,12 @@ def test_committed_report_matches_the_record_it_was_drawn_from(record_path):
     assert (run / "report.md").read_text() == markdown(record, numbers)
     for name in ("accuracy.png", "curves.png"):
         assert (run / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    # Every arm has every seed: the paired comparisons are over all of them.
-    assert sorted((r["arm"], r["seed"]) for r in record["runs"]) == sorted(
-        (arm, seed) for arm in record["arms"] for seed in record["seeds"])
+    # Every arm has every seed, a pretrained arm with every pretraining draw (records of one
+    # draw have no pretraining seeds): the paired comparisons are over all of them.
+    draws = record.get("pretrain_seeds") or [None]
+    assert sorted((r["arm"], r.get("pretrain_seed"), r["seed"]) for r in record["runs"]) == sorted(
+        (arm, p, seed) for arm in record["arms"] for p in ([None] if arm == "general" else draws)
+        for seed in record["seeds"])
 
 
 def test_there_is_a_committed_result():
