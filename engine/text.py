@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from engine.contract import fs, model_is_complete
 from engine.contract.store import TOKENIZER_FILES, read_model_info
+from engine.contract.tokenizer import named_special_tokens
 
 # A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and whitespace, unless the word before is a known abbreviation, has inner dots
@@ -68,14 +69,9 @@ class ModelTokens:
 
     def __init__(self, model_path: str):
         tokenizer = file_tokenizer(model_path)
-        named = {}
-        for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config's names win
-            path = fs.join(model_path, name)
-            if fs.is_file(path):
-                named.update({k: v for k, v in json.loads(fs.read_bytes(path)).items() if k in self.SPECIAL and v})
+        named = named_special_tokens(model_path)
         for key, default in self.SPECIAL.items():
             token = named.get(key, default)
-            token = token["content"] if isinstance(token, dict) else token  # an AddedToken as saved
             token_id = tokenizer.token_to_id(token)
             if token_id is None:
                 raise ValueError(f"{model_path}: the {key} {token!r} is not in tokenizer.json's vocabulary")
