@@ -169,24 +169,38 @@ def stages_used(arm: str, plan) -> list[str]:
     return SHARED_STAGES[arm] + (["warm-head"] if plan.warm_head and arm != "general" else [])
 
 
-def shared_stages(cfg, plan) -> dict:
-    """Each shared stage an arm of the experiment uses (`stages_used`): its output and what it
-    cost when it was computed."""
-    records = {
-        "finetune-scorer": lambda: model_record(plan.general_finetuned),
-        "score": lambda: dataset_record(plan.importance),
-        "train-tagger": lambda: model_record(plan.tagger),
-        "tag": lambda: dataset_record(plan.tagged),
-        "random-masks": lambda: dataset_record(plan.random_masks),
-        # At the tagging ratio itself the tagger's masks are the tagged dataset: no extra step.
-        "selective-masks": lambda: dataset_record(plan.premasked) if plan.premasked != plan.tagged else
-        {"path": plan.premasked, "seconds": 0.0, "device": "CPU"},
-        "content-masks": lambda: dataset_record(plan.premasked_content),
-        "pretrain-dapt": lambda: model_record(plan.pretrained["dapt"]),
-        "warm-head": lambda: model_record(plan.warm_head),
-    }
-    used = {stage for arm in cfg.experiment.arms for stage in stages_used(arm, plan)}
-    return {name: record() for name, record in records.items() if name in used}
+def stage_outputs(plan) -> dict:
+    """Each shared stage's output in `plan`, and how to read what it cost."""
+    def free(path: str) -> dict:  # at the tagging ratio the tagger's masks are the tagged dataset
+        return {"path": path, "seconds": 0.0, "device": "CPU"}
+
+    return {"finetune-scorer": (plan.general_finetuned, model_record), "score": (plan.importance, dataset_record),
+            "train-tagger": (plan.tagger, model_record), "tag": (plan.tagged, dataset_record),
+            "random-masks": (plan.random_masks, dataset_record),
+            "selective-masks": (plan.premasked, dataset_record if plan.premasked != plan.tagged else free),
+            "content-masks": (plan.premasked_content, dataset_record),
+            "pretrain-dapt": (plan.pretrained.get("dapt"), model_record), "warm-head": (plan.warm_head, model_record)}
+
+
+def shared_stages(cfg, reps: list[Replicate]) -> tuple[dict, dict]:
+    """The shared stages each arm of the experiment uses (`stages_used`), with their outputs and
+    what they cost, and per arm the names of those it uses. A stage a later pretraining draw
+    computes again (its random masks, head warm-up, DAPT model) is there once per draw, named
+    with the draw's suffix, so an arm pays for every draw."""
+    first = stage_outputs(reps[0].plan)
+    stages, uses = {}, {}
+    for arm in cfg.experiment.arms:
+        uses[arm] = []
+        for rep in reps[:1] if arm == "general" else reps:
+            outputs = stage_outputs(rep.plan)
+            for name in stages_used(arm, rep.plan):
+                path, read = outputs[name]
+                key = name if path == first[name][0] else name + rep.suffix
+                if key not in stages:
+                    stages[key] = read(path)
+                if key not in uses[arm]:
+                    uses[arm].append(key)
+    return stages, uses
 
 
 def mechanism_record(done: dict, reps: list[Replicate], arms: list[str]) -> dict:
@@ -228,12 +242,13 @@ def experiment(cfg, plan) -> dict:
                 runs.append({**tested, "seed": seed_cfg.finetune.seed, **drawn, **model_record(model)})
     pretrained = {arm: model_record(path) for arm, path in plan.pretrained.items()}
     drawn = {arm: [model_record(rep.plan.pretrained[arm]) for rep in reps] for arm in plan.pretrained}
+    stages, uses = shared_stages(cfg, reps)
     record = {"version": RECORD_VERSION, "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "description": cfg.description, "model": cfg.model, "task": dataclasses.asdict(cfg.task),
               "corpus": cfg.domain.corpus, "arms": arms, "seeds": [c.finetune.seed for c in seeds],
               "pretrain_seeds": [rep.cfg.pretrain.seed for rep in reps],
               "labels": task.labels, "test_examples": task.test.height, "runs": runs,
-              "stages": shared_stages(cfg, plan), "uses": {arm: stages_used(arm, plan) for arm in arms},
+              "stages": stages, "uses": uses,
               "pretrain": pretrained, "pretrain_draws": drawn, "mechanism": mechanism_record(done, reps, arms)}
     fs.write_bytes(fs.join(out, "config.yaml"), cfg.to_yaml().encode())
     return write_report(out, record)

@@ -117,9 +117,10 @@ def paired(record: dict, a: str, b: str) -> dict:
 
 
 def comparisons(record: dict) -> list[dict]:
-    """Selective vs random first (the question), then every arm against the general model."""
+    """Selective (then content-only selective) vs random first (the question), then every arm
+    against the general model."""
     arms = record["arms"]
-    pairs = [("selective", "random")] if {"selective", "random"} <= set(arms) else []
+    pairs = [(arm, "random") for arm in ("selective", "selective_content") if {arm, "random"} <= set(arms)]
     pairs += [(arm, "general") for arm in arms if arm != "general" and "general" in arms]
     return [paired(record, a, b) for a, b in pairs]
 
@@ -214,8 +215,8 @@ def markdown(record: dict, numbers: dict) -> str:
 
 
 def mechanism_lines(mechanism: dict) -> list[str]:
-    """The mechanism check's table, and whether selective predicted the tagger's tokens better
-    than random did."""
+    """The mechanism check's table, and whether selective (and content-only selective) predicted
+    the tagger's tokens better than random did."""
     if not mechanism:
         return []
     sentences = next(iter(mechanism.values()))["sentences"]
@@ -226,18 +227,25 @@ def mechanism_lines(mechanism: dict) -> list[str]:
     for arm, m in mechanism.items():
         lines.append(f"| {arm} | {m['important_accuracy']:.4f} ({m['important_predicted']}) | "
                      f"{m['other_accuracy']:.4f} ({m['other_predicted']}) |")
-    if {"selective", "random"} <= set(mechanism):
-        gap = mechanism["selective"]["important_accuracy"] - mechanism["random"]["important_accuracy"]
-        draws = [s["important_accuracy"] - r["important_accuracy"]
-                 for s, r in zip(mechanism["selective"].get("draws", []), mechanism["random"].get("draws", []))]
-        interval = ""
-        if len(draws) > 1:  # one difference per pretraining draw: Student's t over them
-            half = t975(len(draws) - 1) * float(np.std(draws, ddof=1)) / math.sqrt(len(draws))
-            interval = f", 95% interval over {len(draws)} pretraining draws {_interval([gap - half, gap + half])}"
-        lines += ["", f"On the tagger's tokens selective - random = {gap:+.4f}{interval}: selective TaskPT predicted "
-                      "them " + ("better" if gap > 0 else "no better") + " than random TaskPT"
-                      + (" (the interval holds zero)" if interval and gap - half <= 0 <= gap + half else "") + "."]
+    for arm in ("selective", "selective_content"):
+        if {arm, "random"} <= set(mechanism):
+            lines += ["", gap_line(mechanism, arm)]
     return lines
+
+
+def gap_line(mechanism: dict, arm: str) -> str:
+    """Whether `arm` predicted the tagger's tokens better than random did, with a t interval over
+    the pretraining draws where there are several."""
+    gap = mechanism[arm]["important_accuracy"] - mechanism["random"]["important_accuracy"]
+    draws = [s["important_accuracy"] - r["important_accuracy"]
+             for s, r in zip(mechanism[arm].get("draws", []), mechanism["random"].get("draws", []))]
+    interval = ""
+    if len(draws) > 1:  # one difference per pretraining draw: Student's t over them
+        half = t975(len(draws) - 1) * float(np.std(draws, ddof=1)) / math.sqrt(len(draws))
+        interval = f", 95% interval over {len(draws)} pretraining draws {_interval([gap - half, gap + half])}"
+    return (f"On the tagger's tokens {arm} - random = {gap:+.4f}{interval}: {arm} TaskPT predicted them "
+            + ("better" if gap > 0 else "no better") + " than random TaskPT"
+            + (" (the interval holds zero)" if interval and gap - half <= 0 <= gap + half else "") + ".")
 
 
 def _interval(ci: list[float]) -> str:

@@ -1,4 +1,5 @@
 """`taskpt run` end to end on a tiny model and tiny data, then again from the store."""
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -224,7 +225,7 @@ def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_bo
 
     import jobs.pretrain
     from engine.contract.store import commit_model, read_model_info
-    from jobs.experiment import SHARED_STAGES, for_experiment, model_record, shared_stages
+    from jobs.experiment import for_experiment, model_record, replicates, shared_stages
     from jobs.report import compute
 
     fits = []
@@ -250,10 +251,11 @@ def test_dapt_tapt_trains_the_dapt_model_first_then_tapt_from_it_and_pays_for_bo
 
     # The experiment's compute table charges DAPT+TAPT for the DAPT pretraining it starts from.
     cfg = for_experiment(load_config(config, ["experiment.arms=[general, dapt_tapt]"]))
-    stages = shared_stages(cfg, make_plan(cfg))
+    stages, uses = shared_stages(cfg, replicates(dataclasses.replace(
+        cfg, experiment=dataclasses.replace(cfg.experiment, pretrain_seeds=1))))
     assert stages["pretrain-dapt"]["path"] == plan.pretrained["dapt"] and stages["pretrain-dapt"]["seconds"] == 10.0
     assert "random-masks" not in stages and "selective-masks" not in stages  # no arm of these reads them
-    [row] = compute({"arms": ["dapt_tapt"], "stages": stages, "uses": {"dapt_tapt": SHARED_STAGES["dapt_tapt"]},
+    [row] = compute({"arms": ["dapt_tapt"], "stages": stages, "uses": {"dapt_tapt": uses["dapt_tapt"]},
                      "pretrain": {"dapt_tapt": model_record(plan.pretrained["dapt_tapt"])}, "runs": []})
     assert row["shared_seconds"] == pytest.approx(10.0 + sum(
         stages[s]["seconds"] for s in ("finetune-scorer", "score", "train-tagger", "tag")))
@@ -302,6 +304,10 @@ def test_experiment_reports_every_arm_over_seeds_and_report_rebuilds_it_from_the
     assert compute["selective"]["shared_seconds"] == pytest.approx(sum(
         stages[s]["seconds"] for s in ("finetune-scorer", "score", "train-tagger", "tag", "selective-masks")))
     assert stages["finetune-scorer"]["seconds"] > 0 and stages["tag"]["seconds"] > 0
+    # Random pays for both draws' random masks (each drawn with its own seed).
+    assert record["uses"]["random"][-2:] == ["random-masks", "random-masks@p1"]
+    assert stages["random-masks"]["path"] != stages["random-masks@p1"]["path"]
+    assert compute["random"]["shared_seconds"] == pytest.approx(sum(stages[s]["seconds"] for s in record["uses"]["random"]))
     assert compute["random"]["pretrain_steps"] == compute["selective"]["pretrain_steps"]  # equal budgets
     assert all(r["finetune_seconds"] > 0 and r["devices"] == ["CPU"] for r in numbers["compute"])
     assert all(record["pretrain"][a]["curve"] for a in arms)
@@ -354,3 +360,60 @@ def test_a_corpus_column_typo_stops_the_run_before_the_first_stage(local_ray, ti
     assert run_main([config, "domain.text_column=[statement, replies]", f"store={store}"]) == 2
     assert "corpus.csv: no column 'replies'" in capsys.readouterr().err
     assert not store.exists() or not any(store.rglob("*"))
+
+
+# configs/movies-gpu.yaml's keys that say how big the run is (data, model, steps, seeds, lengths,
+# concurrency): the tiny run below changes these and nothing else.
+SIZE_KEYS = {"model", "store", "task.train", "task.dev", "task.test", "domain.corpus", "pretrain.head_warmup.corpus",
+             "finetune.epochs", "finetune.batch_size", "finetune.lr", "finetune.log_every", "finetune.max_seq",
+             "tagger.epochs", "tagger.batch_size", "tagger.lr", "tagger.log_every", "tagger.max_seq",
+             "tagger.val_fraction", "tag.max_seq", "score.delta", "compute.max_batch_tokens",
+             "compute.concurrent_stages", "pretrain.epochs", "pretrain.batch_size", "pretrain.lr",
+             "pretrain.log_every", "pretrain.max_seq", "pretrain.holdout", "pretrain.head_warmup.steps",
+             "pretrain.head_warmup.batch_size", "pretrain.head_warmup.max_seq", "pretrain.head_warmup.lr",
+             "experiment.seeds", "experiment.pretrain_seeds"}
+
+
+@pytest.mark.slow
+def test_the_gpu_experiment_config_runs_every_arm_end_to_end_at_tiny_size(local_ray, tmp_path, tiny_bert, capsys):
+    """configs/movies-gpu.yaml as it is (arms general, tapt, random, selective, selective_content;
+    the head warm-up), with tiny data, a tiny model, few steps and one seed at each level (the
+    experiment test above draws two at each)."""
+    from jobs.experiment import main as experiment_main
+
+    rng = np.random.default_rng(11)
+    pl.DataFrame({"text": [" ".join(sentence(rng, i % 2 == 0) for _ in range(4)) for i in range(30)]}).write_csv(
+        tmp_path / "reviews.csv")
+    (tmp_path / "wikitext.txt").write_text("\n".join(
+        " ".join(sentence(rng, i % 2 == 0) for _ in range(3)) for i in range(80)) + "\n")
+    train = {"epochs": 1, "batch_size": 8, "lr": 2.0e-3, "log_every": 5, "max_seq": 32}
+    tiny = {"model": tiny_bert, "store": str(tmp_path / "store"),
+            "task.train": labeled(tmp_path / "train.tsv", 32, 1), "task.dev": labeled(tmp_path / "dev.tsv", 12, 2),
+            "task.test": labeled(tmp_path / "test.tsv", 12, 3), "domain.corpus": str(tmp_path / "reviews.csv"),
+            "pretrain.head_warmup.corpus": str(tmp_path / "wikitext.txt"),
+            **{f"finetune.{k}": v for k, v in train.items()}, **{f"tagger.{k}": v for k, v in train.items()},
+            "tagger.val_fraction": 0.25, "tag.max_seq": 32, "score.delta": 0.05, "compute.max_batch_tokens": 512,
+            "compute.concurrent_stages": 2, **{f"pretrain.{k}": v for k, v in train.items()},
+            "pretrain.max_seq": 64, "pretrain.holdout": 0.2, "pretrain.head_warmup.steps": 10,
+            "pretrain.head_warmup.batch_size": 8, "pretrain.head_warmup.max_seq": 32, "pretrain.head_warmup.lr": 0.01,
+            "experiment.seeds": 1, "experiment.pretrain_seeds": 1}
+    assert set(tiny) <= SIZE_KEYS
+    gpu = load_config("configs/movies-gpu.yaml")
+    assert experiment_main(["configs/movies-gpu.yaml", *(f"{k}={v}" for k, v in tiny.items())]) == 0
+    printed = capsys.readouterr().out
+    run = pathlib.Path(printed.split("[taskpt report] wrote ")[1].split(" in ")[1].strip())
+    record = json.loads((run / "experiment.json").read_text())
+    numbers = json.loads((run / "report.json").read_text())
+
+    arms = gpu.experiment.arms
+    assert record["arms"] == arms and gpu.experiment.pretrain_seeds == 2
+    assert sorted(r["arm"] for r in record["runs"]) == sorted(arms)
+    assert sorted(record["pretrain"]) == sorted(a for a in arms if a != "general")
+    assert [row["arm"] for row in numbers["summary"]] == arms
+    # Every pretrained arm started from the warmed-up head, whose held-out loss is reported.
+    assert record["stages"]["warm-head"]["before"] and "Head warm-up (10 steps" in printed
+    assert all("warm-head" in record["uses"][a] for a in arms if a != "general")
+    assert "warm-head" not in record["uses"]["general"]
+    assert sorted(record["mechanism"]) == sorted(arms)  # general: the encoder every arm starts from
+    assert {(c["a"], c["b"]) for c in numbers["comparisons"]} >= {("selective", "random"),
+                                                                  ("selective_content", "random")}

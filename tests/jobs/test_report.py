@@ -116,3 +116,25 @@ def test_the_mechanism_gap_gets_an_interval_over_pretraining_draws():
     half = 12.706 * math.sqrt(((0.10 - 0.09) ** 2 + (0.08 - 0.09) ** 2)) / math.sqrt(2)  # t, 1 degree of freedom
     assert f"selective - random = +0.0900, 95% interval over 2 pretraining draws [{0.09 - half:+.4f}, " \
            f"{0.09 + half:+.4f}]: selective TaskPT predicted them better than random TaskPT (the interval holds zero)." in text
+
+
+def test_the_content_only_arm_is_compared_with_random_after_selective_and_before_general():
+    runs = [{"arm": arm, "seed": s, "test_accuracy": 0.8 + bump + 0.01 * s, "test_macro_f1": 0.7}
+            for arm, bump in (("general", 0.0), ("random", 0.01), ("selective", 0.02), ("selective_content", 0.03))
+            for s in (1, 2, 3)]
+    rec = {"arms": ["general", "random", "selective", "selective_content"], "runs": runs}
+    pairs = [(c["a"], c["b"]) for c in comparisons(rec)]
+    assert pairs == [("selective", "random"), ("selective_content", "random"), ("random", "general"),
+                     ("selective", "general"), ("selective_content", "general")]
+    assert comparisons(rec)[1]["test_accuracy"]["mean_difference"] == pytest.approx(0.02)
+
+
+def test_the_mechanism_check_says_how_content_only_selective_did_against_random():
+    from jobs.report import mechanism_lines
+
+    mechanism = {arm: {"sentences": 10, "important_accuracy": a, "important_predicted": 30, "other_accuracy": 0.4,
+                       "other_predicted": 30} for arm, a in (("random", 0.2), ("selective", 0.25),
+                                                             ("selective_content", 0.18))}
+    text = "\n".join(mechanism_lines(mechanism))
+    assert "selective - random = +0.0500: selective TaskPT predicted them better" in text
+    assert "selective_content - random = -0.0200: selective_content TaskPT predicted them no better" in text
