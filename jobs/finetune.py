@@ -7,7 +7,16 @@ import sys
 from engine.contract import model_is_complete
 from engine.contract.store import read_model_info
 from engine.text import tokenizer_record
-from jobs.common import classification_rows, entry_point, load_task, require_model, say, special_ids, stage_share
+from jobs.common import (
+    classification_rows,
+    entry_point,
+    load_task,
+    require_model,
+    say,
+    special_ids,
+    stage_share,
+    training_params,
+)
 from trainer.objectives import SequenceClassification
 from trainer.run import fit
 
@@ -25,7 +34,7 @@ def finetune(cfg, plan, arm: str = "general") -> dict:
     params = cfg.finetune
     objective = SequenceClassification(num_labels=len(task.labels), max_seq=params.max_seq, **special_ids(source))
     say("finetune", f"{arm}: {task.train.height} train / {task.dev.height} dev examples from {source}")
-    metrics = fit(objective, params, source,
+    metrics = fit(objective, training_params(params), source,
                   classification_rows(task.train, source, params.max_seq),
                   classification_rows(task.dev, source, params.max_seq),
                   out, name=f"finetune-{arm}", config_yaml=cfg.to_yaml(),

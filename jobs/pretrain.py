@@ -18,7 +18,7 @@ from engine.contract.tokenizer import check_same_tokenizer
 from engine.corpus import corpus_files, file_documents
 from engine.models import checkpoint_config
 from engine.text import SentenceTokenizer, load_tokenizer, tokenizer_record
-from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share
+from jobs.common import StageError, entry_point, require_model, say, special_ids, stage_share, training_params
 from jobs.graph import run_steps
 from jobs.plan import CONTINUES_FROM
 from trainer.data import document_rows, pretraining_rows
@@ -61,7 +61,7 @@ def pretrain_arm(cfg, plan, arm: str) -> None:
         tied = start_config.get("tie_word_embeddings", True)  # as the family's config ties them
         say("pretrain", f"{arm}: {start} has no masked-LM head: it starts fresh"
                         + (", its decoder tied to the input embeddings" if tied else ""))
-    metrics = fit(objective, p, start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
+    metrics = fit(objective, training_params(p), start, train, held, out, name=f"pretrain-{arm}", config_yaml=cfg.to_yaml(),
                   info={"stage": "pretrain", "arm": arm, "source": start, "data": dataset,
                         "tokenizer": tokenizer_record(start)}, share=stage_share(cfg),
                   rows=rows)
@@ -105,7 +105,7 @@ def warm_head(cfg, plan) -> None:
                          num_workers=p.num_workers, use_gpu=p.use_gpu, max_failures=p.max_failures)
     say("pretrain", f"head warm-up: {h.steps} steps of {cfg.model}'s masked-LM head alone on {len(documents)} "
                     f"document(s) of {h.corpus} ({table.num_rows} sentences)")
-    metrics = fit(masked_lm_objective(cfg.model, h, stored=False, seed=p.seed, head_only=True), params, cfg.model,
+    metrics = fit(masked_lm_objective(cfg.model, h, stored=False, seed=p.seed, head_only=True), training_params(params), cfg.model,
                   train, held, out, name="warm-head", config_yaml=cfg.to_yaml(),
                   info={"stage": "pretrain", "arm": "warm-head", "source": cfg.model, "data": h.corpus,
                         "tokenizer": tokenizer_record(cfg.model)}, share=stage_share(cfg), rows=rows,

@@ -7,7 +7,7 @@ import sys
 from engine.contract import is_complete, model_is_complete
 from engine.contract.tokenizer import check_same_tokenizer
 from engine.text import tokenizer_record
-from jobs.common import StageError, entry_point, say, special_ids, stage_share
+from jobs.common import StageError, entry_point, say, special_ids, stage_share, training_params
 from trainer.data import tagger_rows
 from trainer.objectives import TokenTagging
 from trainer.run import fit
@@ -27,7 +27,7 @@ def train_tagger(cfg, plan) -> None:
     if val.count() == 0:
         raise StageError("tagger.val_fraction holds out no example; raise it or score more examples")
     objective = TokenTagging(class_weights=params.class_weights, max_seq=params.max_seq, **special_ids(cfg.model))
-    metrics = fit(objective, params, cfg.model, train, val, out, name="train-tagger", config_yaml=cfg.to_yaml(),
+    metrics = fit(objective, training_params(params), cfg.model, train, val, out, name="train-tagger", config_yaml=cfg.to_yaml(),
                   info={"stage": "train-tagger", "source": cfg.model, "importance": plan.importance,
                         "tokenizer": tokenizer_record(cfg.model)},
                   share=stage_share(cfg))

@@ -232,6 +232,50 @@ def node_loss(tmp_path_factory):
         server[0].wait(timeout=120)
 
 
+@pytest.fixture(scope="session")
+def autoscaling(tmp_path_factory):
+    """Runs a scenario on the session's autoscaling cluster (tests/cluster/autoscaling.py, started
+    at the first call): `autoscaling(mode, *args)` returns the scenario's result."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import time
+
+    project = pathlib.Path(__file__).resolve().parents[1]
+    workdir = tmp_path_factory.mktemp("autoscaling")
+    # The monitor the head starts inherits these: the fake provider, a 1 s autoscaler loop, and
+    # the spot provider's module on its path.
+    # Its Ray jobs run `python` from PATH: this Python's.
+    env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1",
+               PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=os.pathsep.join([str(project / "tests" / "cluster"), str(project),
+                                           os.environ.get("PYTHONPATH", "")]))
+    server = []
+
+    def run(mode: str, *args: str) -> dict:
+        if not server:
+            server.append(subprocess.Popen([sys.executable, str(project / "tests" / "cluster" / "autoscaling.py"),
+                                            str(workdir)], env=env, stdin=subprocess.PIPE, text=True))
+        result = workdir / f"{mode}-{len(list(workdir.glob('*.json')))}.json"
+        options = [a for a in args if a == "preempt"]
+        line = " ".join([mode, *[a for a in args if a != "preempt"], str(result), *options])
+        server[0].stdin.write(line + "\n")
+        server[0].stdin.flush()
+        deadline = time.monotonic() + 600
+        while not result.exists():
+            assert server[0].poll() is None, "the autoscaling cluster process ended"
+            assert time.monotonic() < deadline, f"no result from the {mode} scenario in 600 s"
+            time.sleep(0.2)
+        return json.loads(result.read_text())
+
+    yield run
+    if server:
+        server[0].stdin.close()  # the cluster shuts down at the end of its input
+        server[0].wait(timeout=120)
+
+
 def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
     """A tiny model with a (random, fixed) task head saved, so every load gives the same model.
     `model_class`: a transformers class name (BertForTokenClassification, AutoModelFor...)."""

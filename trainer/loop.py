@@ -52,11 +52,17 @@ def train_loop_per_worker(config: dict) -> None:
     # ---- setup ---------------------------------------------------------------------------
     torch.manual_seed(params.seed)  # fresh heads start the same on every worker and every run
     device = ray.train.torch.get_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        # A GPU the scheduler counted but this torch cannot use (a CPU build, no driver): say
+        # so and train on the CPU, as the engine's model actors do, rather than fail the run.
+        print(f"[taskpt train] worker {rank}: assigned GPU(s) {ray.get_gpu_ids()} but torch sees no CUDA "
+              "device; training on CPU", flush=True)
+        device = torch.device("cpu")
     if device.type == "cpu":
         # Ray sets one thread per requested CPU; on a CPU-only machine use its cores (this
         # training's share of them, when trainings run side by side).
         torch.set_num_threads(max(1, int((os.cpu_count() or 1) * config["share"]) // world))
-    model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]))
+    model = ray.train.torch.prepare_model(objective.build_model(config["model_path"]), move_to_device=device)
     module = model.module if hasattr(model, "module") else model
     optimizer = make_optimizer(module, params, device)
     total_steps = config["steps_per_epoch"] * params.epochs

@@ -9,7 +9,7 @@ import time
 import pyarrow.fs as pafs
 import ray
 from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
+from ray.train.torch import TorchConfig, TorchTrainer
 
 from engine.contract import fs
 from engine.contract.store import TOKENIZER_FILES, commit_model
@@ -27,6 +27,12 @@ def copy_tokenizer_files(source: str, out_dir: str) -> None:
 
 def cluster_has_gpus() -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def nccl_available() -> bool:
+    import torch.distributed
+
+    return torch.distributed.is_available() and torch.distributed.is_nccl_available()
 
 
 def ordered_ingest():
@@ -63,6 +69,8 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
                            "evaluate_first": evaluate_first},
         scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"GPU": share} if use_gpu else {"CPU": share}),
+        # NCCL between GPU workers where this torch has it (a cluster's CUDA build); gloo otherwise.
+        torch_config=TorchConfig(backend="nccl" if use_gpu and nccl_available() else "gloo"),
         datasets={"train": train, "dev": dev},
         # Every worker sees the whole dev set, so each computes the same dev metrics. Ingest keeps
         # the data order, so an epoch resumed after a failure replays the same batches. One

@@ -63,3 +63,17 @@ def test_training_survives_losing_its_worker_node_and_ends_as_an_uninterrupted_r
     assert result["nodes_alive_after"] == 2, result  # the head and the surviving worker node
     assert_same_run(result["metrics"], reference)
     assert (tmp_path / "model" / "model.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.autoscaler
+def test_training_on_an_autoscaled_gpu_node_taken_back_resumes_on_a_new_one(run_spec, reference, autoscaling, tmp_path):
+    """The worker asks for a GPU on a cluster with none: the autoscaler adds a node; that node is
+    taken back after a checkpoint; another is added and the run ends as one without the fault."""
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**run_spec, "params": {**run_spec["params"], "use_gpu": True}}))
+    result = autoscaling("train", str(spec_file), str(tmp_path / "model"))
+    assert "error" not in result and result["preempted_node_gone"], result
+    assert result["actors_on_preempted_node"] >= 1 and result["launched"] >= 2, result
+    assert_same_run(result["metrics"], reference)
+    assert (tmp_path / "model" / "model.json").exists()
