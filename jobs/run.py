@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from engine.contract import fs
 from jobs.common import check_inputs, entry_point, say
 from jobs.evaluate import evaluate
 from jobs.finetune import finetune
@@ -35,6 +36,7 @@ def run(cfg, plan) -> None:
                ("results", plan.results)]
     for what, path in outputs:
         print(f"  {what:<34} {path}", flush=True)
+    say("run", f"training curves of every model: tensorboard --logdir {fs.join(cfg.store, 'models')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
 from engine.contract import fs
+from trainer.events import EventLog
 
 # Ray Train sends worker logging to the driver once (a print would be echoed twice).
 log = logging.getLogger("taskpt.trainer")
@@ -119,6 +120,10 @@ def train_loop_per_worker(config: dict) -> None:
     step, best, stale, history = progress["step"], progress["best"], progress["stale"], progress["history"]
     curve = progress.get("curve", [])  # (step, mean train loss of the epoch so far) at every log line
     first_loss, best_dir = progress["first_loss"], progress["best_dir"]
+    # Rank 0's TensorBoard scalars, in the model's store folder (trainer.events).
+    events = EventLog(config["events_dir"]) if rank == 0 and config.get("events_dir") else None
+    # Throughput and time left, from this process's own steps (a resumed run counts from its restart).
+    first_step, tokens, last_logged = step, 0, (time.time(), 0)
     for epoch in range(progress["epoch"], params.epochs):
         model.train()
         resuming = epoch == progress["epoch"]
@@ -127,20 +132,31 @@ def train_loop_per_worker(config: dict) -> None:
         # Losses since loss_sum was last read add up on the device: reading one (.item())
         # would make the host wait for every step instead of queueing the next one.
         unread = torch.zeros((), device=device)
+        unread_tokens = torch.zeros((), dtype=torch.int64, device=device)  # non-padding wordpieces
         for index, batch in enumerate(batches(train_data, True, epoch)):
             if index < skip:
                 continue  # trained on before the restart
             loss = train_step(model, objective, batch, optimizer, schedule, autocast, params.grad_clip)
             step, loss_steps = step + 1, loss_steps + 1
             unread += loss
+            unread_tokens += batch["attention_mask"].sum()
             if first_loss is None or (rank == 0 and step % params.log_every == 0):
                 loss_sum, unread = loss_sum + float(unread), unread.zero_()
                 first_loss = loss_sum if first_loss is None else first_loss
             if rank == 0 and (step % params.log_every == 0 or step == 1):
                 curve.append({"step": step, "train_loss": loss_sum / loss_steps})
+                now, lr = time.time(), schedule.get_last_lr()[0]
+                tokens, unread_tokens = tokens + int(unread_tokens), unread_tokens.zero_()
+                # Every worker trains on as many batches: rank 0's tokens x the workers.
+                per_second = world * (tokens - last_logged[1]) / max(now - last_logged[0], 1e-9)
+                left = (now - started) / (step - first_step) * (total_steps - step)
+                last_logged = (now, tokens)
                 log.info(f"[{name}] epoch {epoch + 1}/{params.epochs} step {step}/{total_steps} "
-                         f"mean loss {loss_sum / loss_steps:.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                         f"({time.time() - started:.0f}s)")
+                         f"mean loss {loss_sum / loss_steps:.4f} lr {lr:.2e} {per_second:,.0f} tokens/s "
+                         f"({now - started:.0f}s, ~{left:.0f}s left)")
+                if events:
+                    events.scalars(step, {"train/loss": loss_sum / loss_steps, "train/lr": lr,
+                                          "train/tokens_per_second": per_second})
             if step >= total_steps:
                 break
             if params.checkpoint_every and step % params.checkpoint_every == 0:
@@ -168,6 +184,10 @@ def train_loop_per_worker(config: dict) -> None:
         if rank == 0:
             log.info(f"[{name}] epoch {epoch + 1} dev: " + " ".join(
                 f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("dev_")) + (" (best)" if improved else ""))
+        if events:
+            events.scalars(step, {f"dev/{k.removeprefix('dev_')}": v for k, v in metrics.items()
+                                  if k.startswith("dev_") and isinstance(v, (int, float))})
+            events.flush()
         if improved:
             # The best model so far goes to the store as a Hugging Face directory of its own; the
             # pointer to it moves (in the checkpoint and the report) only once it is written.
@@ -182,6 +202,8 @@ def train_loop_per_worker(config: dict) -> None:
                        "loss_steps": 0, "best_dir": best_dir})
         if step >= total_steps or (params.patience and stale >= params.patience):
             break
+    if events:
+        events.close()
 
 
 def train_step(model, objective, batch: dict, optimizer, schedule, autocast, grad_clip: float) -> torch.Tensor:

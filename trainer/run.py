@@ -13,6 +13,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from engine.contract import fs
 from engine.contract.store import TOKENIZER_FILES, commit_model
+from trainer.events import EVENTS_FOLDER
 from trainer.loop import train_loop_per_worker
 from trainer.objectives import Objective
 from trainer.params import TrainParams
@@ -66,6 +67,7 @@ def fit(objective: Objective, params: TrainParams, model_path: str, train, dev, 
         train_loop_per_worker,
         train_loop_config={"objective": objective, "params": params, "model_path": model_path,
                            "steps_per_epoch": steps_per_epoch, "name": name, "best_root": best_root, "share": share,
+                           "events_dir": fs.join(out_dir, EVENTS_FOLDER),
                            "evaluate_first": evaluate_first},
         scaling_config=ScalingConfig(num_workers=params.num_workers, use_gpu=use_gpu,
                                      resources_per_worker={"GPU": share} if use_gpu else {"CPU": share}),

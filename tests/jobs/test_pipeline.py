@@ -417,3 +417,20 @@ def test_the_gpu_experiment_config_runs_every_arm_end_to_end_at_tiny_size(local_
     assert sorted(record["mechanism"]) == sorted(arms)  # general: the encoder every arm starts from
     assert {(c["a"], c["b"]) for c in numbers["comparisons"]} >= {("selective", "random"),
                                                                   ("selective_content", "random")}
+
+
+@pytest.mark.slow
+def test_a_training_stage_shows_step_lines_with_throughput_and_time_left_and_writes_tensorboard_events(
+        tiny_project, tmp_path):
+    """As a user runs it (its own local Ray, workers' output sent to the terminal)."""
+    _, config = tiny_project
+    store = tmp_path / "store"
+    done = subprocess.run([sys.executable, "-m", "jobs.finetune", config, f"store={store}", "finetune.log_every=2"],
+                          capture_output=True, text=True, timeout=300, cwd=pathlib.Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    steps = [line for line in said.splitlines() if "[finetune-general] epoch " in line and " step " in line]
+    assert len(steps) >= 3, said[-3000:]
+    assert all(" tokens/s (" in line and "s left)" in line for line in steps), steps
+    [model] = (store / "models" / "finetuned").iterdir()
+    assert any((model / "tensorboard").iterdir())

@@ -1,6 +1,7 @@
 """The shared training loop on Ray Train: it learns, it picks epochs on dev data, and what it
 saves is what it evaluated."""
 import json
+import pathlib
 import shutil
 
 import numpy as np
@@ -65,6 +66,30 @@ def test_loss_goes_down_dev_metrics_come_from_dev_data_and_the_saved_model_score
     assert metrics["dev_accuracy"] == max(h["dev_accuracy"] for h in metrics["history"])  # the kept epoch
     assert (tmp_path / "model" / "model.json").exists() and (tmp_path / "model" / "tokenizer.json").exists()
     assert not (tmp_path / "model" / "_ray_train").exists()
+    # TensorBoard events in the model's folder: the logged losses and every epoch's dev metrics.
+    events = scalars(tmp_path / "model" / "tensorboard")
+    assert [v for _, v in events["train/loss"]] == pytest.approx([c["train_loss"] for c in metrics["curve"]])
+    assert [s for s, _ in events["dev/accuracy"]] == [h["step"] for h in metrics["history"]]
+    assert all(v > 0 for _, v in events["train/tokens_per_second"]) and "train/lr" in events
+
+
+def scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the TensorBoard event files in `folder`: tag -> [(step, value)], read as
+    TFRecords (length, its CRC, the Event proto, its CRC) with tensorboardX's own proto."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out = {}
+    for path in sorted(pathlib.Path(folder).iterdir()):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            event = Event.FromString(data[at + 12:at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out
 
 
 def test_a_trained_model_tokenizes_as_its_source_did_added_tokens_included(tiny_bert, tmp_path):
