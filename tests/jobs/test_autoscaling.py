@@ -10,6 +10,22 @@ from jobs.plan import make_plan
 pytestmark = [pytest.mark.slow, pytest.mark.autoscaler]
 
 
+# First of the scenarios: after GPU nodes have come and gone, the job server sometimes found no
+# agent on the fake cluster's head ("Agent info not found in internal KV for node ...00000"; seen
+# once in a full suite run, not yet understood), which a real cluster's head does not share.
+def test_taskpt_submit_of_the_tag_stage_to_a_cluster_with_no_gpu_node_runs_on_one_it_adds(
+        tmp_path_factory, tiny_bert, tiny_tagger, autoscaling):
+    from test_submit import make_demo_project
+
+    project = tmp_path_factory.mktemp("submit-autoscaled") / "project"
+    plan = make_demo_project(project, tiny_bert, tiny_tagger)
+    result = autoscaling("submit", str(project))
+    assert result["exit_code"] == 0, result["log"][-3000:]
+    assert f"[taskpt tag] wrote 12 sentences in 1 shard(s) to {plan.tagged}" in result["log"], result["log"][-3000:]
+    assert "no node has a GPU yet" in result["log"] and result["launched"] >= 1, result["log"][-3000:]
+    assert read_manifest(plan.tagged).compute["device"] == "GPU"
+
+
 def test_tagging_from_zero_gpu_nodes_asks_for_one_runs_there_and_the_node_goes_when_idle(
         tmp_path_factory, tagged_reference, tagging_project_maker, autoscaling):
     root, _, reference, shards = tagged_reference
@@ -50,16 +66,3 @@ def test_a_gpu_node_taken_back_mid_stage_costs_its_unwritten_shards_only_and_the
     assert read_manifest(plan.tagged).shards == read_manifest(reference.tagged).shards
     assert read_manifest(plan.random_masks).shards == read_manifest(reference.random_masks).shards
     assert result["back_to_zero_s"] is not None, result
-
-
-def test_taskpt_submit_of_the_tag_stage_to_a_cluster_with_no_gpu_node_runs_on_one_it_adds(
-        tmp_path_factory, tiny_bert, tiny_tagger, autoscaling):
-    from test_submit import make_demo_project
-
-    project = tmp_path_factory.mktemp("submit-autoscaled") / "project"
-    plan = make_demo_project(project, tiny_bert, tiny_tagger)
-    result = autoscaling("submit", str(project))
-    assert result["exit_code"] == 0, result["log"][-3000:]
-    assert f"[taskpt tag] wrote 12 sentences in 1 shard(s) to {plan.tagged}" in result["log"], result["log"][-3000:]
-    assert "no node has a GPU yet" in result["log"] and result["launched"] >= 1, result["log"][-3000:]
-    assert read_manifest(plan.tagged).compute["device"] == "GPU"
