@@ -120,6 +120,10 @@ def autoscaling_cluster(workdir, head_cpus: int = 1, max_workers: int = 2, idle_
     cluster = Cluster(initialize_head=True, head_node_args={
         "gcs_server_port": port, "num_cpus": head_cpus, "num_gpus": 0, "object_store_memory": 200 * 2**20,
         "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard,
+        # Its own agent ports: the test session's other Ray already holds the defaults, and a
+        # head agent that cannot bind its HTTP port leaves the job server with no agent.
+        "dashboard_agent_listen_port": free_port(), "metrics_agent_port": free_port(),
+        "metrics_export_port": free_port(), "runtime_env_agent_port": free_port(),
         "autoscaling_config": str(config),
         "env_vars": {"RAY_OVERRIDE_NODE_ID_FOR_TESTING": FAKE_HEAD_NODE_ID}, "_system_config": health_checks})
     head = cluster.head_node

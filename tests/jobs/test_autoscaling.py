@@ -10,9 +10,6 @@ from jobs.plan import make_plan
 pytestmark = [pytest.mark.slow, pytest.mark.autoscaler]
 
 
-# First of the scenarios: after GPU nodes have come and gone, the job server sometimes found no
-# agent on the fake cluster's head ("Agent info not found in internal KV for node ...00000"; seen
-# once in a full suite run, not yet understood), which a real cluster's head does not share.
 def test_taskpt_submit_of_the_tag_stage_to_a_cluster_with_no_gpu_node_runs_on_one_it_adds(
         tmp_path_factory, tiny_bert, tiny_tagger, autoscaling):
     from test_submit import make_demo_project
