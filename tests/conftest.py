@@ -193,88 +193,76 @@ def local_ray():
     ray.shutdown()
 
 
+def scenario_server(argv: list[str], env: dict, results, what: str):
+    """A process that owns a cluster and runs scenarios read from its stdin, one a line (`MODE
+    ARG... RESULT.json`), started at the first call: (run, close). `run(mode, *args)` returns the
+    scenario's result; `close()` ends the input, and with it the cluster."""
+    import json
+    import subprocess
+    import time
+
+    server = []
+
+    def run(mode: str, *args: str) -> dict:
+        if not server:
+            server.append(subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, text=True))
+        result = results / f"{mode}-{len(list(results.glob('*.json')))}.json"
+        server[0].stdin.write(" ".join([mode, *args, str(result)]) + "\n")
+        server[0].stdin.flush()
+        deadline = time.monotonic() + 600
+        while not result.exists():
+            assert server[0].poll() is None, f"the {what} process ended"
+            assert time.monotonic() < deadline, f"no result from the {mode} scenario in 600 s"
+            time.sleep(0.2)
+        return json.loads(result.read_text())
+
+    def close() -> None:
+        if server:
+            server[0].stdin.close()
+            server[0].wait(timeout=120)
+
+    return run, close
+
+
 @pytest.fixture(scope="session")
 def node_loss(tmp_path_factory):
     """Runs a scenario on the session's multi-node cluster (tests/node_loss.py, started at the
     first call): `node_loss(mode, source, out_dir)` returns the scenario's result."""
-    import json
     import pathlib
-    import subprocess
     import sys
-    import time
 
     project = pathlib.Path(__file__).resolve().parents[1]
-    results = tmp_path_factory.mktemp("node-loss")
     # The cluster's Ray Train workers are polled as often as a command's local Ray polls them
     # (their preemption watcher stays on, as on a cluster).
     interval = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
     env = dict(os.environ, **{interval: LOCAL_RAY_ENV[interval]},
                PYTHONPATH=os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]))
-    server = []
-
-    def run(mode: str, source: str, out_dir: str) -> dict:
-        if not server:
-            server.append(subprocess.Popen([sys.executable, str(project / "tests" / "node_loss.py")], env=env,
-                                           stdin=subprocess.PIPE, text=True))
-        result = results / f"{mode}-{len(list(results.iterdir()))}.json"
-        server[0].stdin.write(f"{mode} {source} {out_dir} {result}\n")
-        server[0].stdin.flush()
-        deadline = time.monotonic() + 600
-        while not result.exists():
-            assert server[0].poll() is None, "the node-loss cluster process ended"
-            assert time.monotonic() < deadline, f"no result from the {mode} scenario in 600 s"
-            time.sleep(0.2)
-        return json.loads(result.read_text())
-
+    run, close = scenario_server([sys.executable, str(project / "tests" / "node_loss.py")], env,
+                                 tmp_path_factory.mktemp("node-loss"), "node-loss cluster")
     yield run
-    if server:
-        server[0].stdin.close()  # the cluster shuts down at the end of its input
-        server[0].wait(timeout=120)
+    close()
 
 
 @pytest.fixture(scope="session")
 def autoscaling(tmp_path_factory):
     """Runs a scenario on the session's autoscaling cluster (tests/cluster/autoscaling.py, started
     at the first call): `autoscaling(mode, *args)` returns the scenario's result."""
-    import json
-    import os
     import pathlib
-    import subprocess
     import sys
-    import time
 
     project = pathlib.Path(__file__).resolve().parents[1]
     workdir = tmp_path_factory.mktemp("autoscaling")
     # The monitor the head starts inherits these: the fake provider, a 1 s autoscaler loop, and
-    # the spot provider's module on its path.
-    # Its Ray jobs run `python` from PATH: this Python's.
+    # the spot provider's module on its path (tests/node_loss.py's helpers beside it). Its Ray
+    # jobs run `python` from PATH: this Python's.
     env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1",
                PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=os.pathsep.join([str(project / "tests" / "cluster"), str(project),
+               PYTHONPATH=os.pathsep.join([str(project / "tests" / "cluster"), str(project / "tests"), str(project),
                                            os.environ.get("PYTHONPATH", "")]))
-    server = []
-
-    def run(mode: str, *args: str) -> dict:
-        if not server:
-            server.append(subprocess.Popen([sys.executable, str(project / "tests" / "cluster" / "autoscaling.py"),
-                                            str(workdir)], env=env, stdin=subprocess.PIPE, text=True))
-        result = workdir / f"{mode}-{len(list(workdir.glob('*.json')))}.json"
-        options = [a for a in args if a == "preempt"]
-        line = " ".join([mode, *[a for a in args if a != "preempt"], str(result), *options])
-        server[0].stdin.write(line + "\n")
-        server[0].stdin.flush()
-        deadline = time.monotonic() + 600
-        while not result.exists():
-            assert server[0].poll() is None, "the autoscaling cluster process ended"
-            assert time.monotonic() < deadline, f"no result from the {mode} scenario in 600 s"
-            time.sleep(0.2)
-        return json.loads(result.read_text())
-
+    run, close = scenario_server([sys.executable, str(project / "tests" / "cluster" / "autoscaling.py"), str(workdir)],
+                                 env, workdir, "autoscaling cluster")
     yield run
-    if server:
-        server[0].stdin.close()  # the cluster shuts down at the end of its input
-        server[0].wait(timeout=120)
-
+    close()
 
 def save_with_head(base: str, path, model_class: str, seed: int = 1) -> str:
     """A tiny model with a (random, fixed) task head saved, so every load gives the same model.

@@ -84,7 +84,9 @@ def tag(cluster, workers, config: str, out_dir: str) -> dict:
     return result
 
 
-def train(cluster, workers, spec_file: str, out_dir: str) -> dict:
+def start_training(spec_file: str, out_dir: str, name: str):
+    """The training run SPEC.json describes, fitting in a thread: (thread, outcome, the run's Ray
+    Train storage folder). `outcome` gets `metrics`, or `error` with the traceback."""
     import ray.data
 
     from trainer.objectives import SequenceClassification
@@ -99,17 +101,32 @@ def train(cluster, workers, spec_file: str, out_dir: str) -> dict:
         try:
             outcome["metrics"] = fit(objective, TrainParams(**spec["params"]), spec["model"],
                                      ray.data.from_items(spec["train"]), ray.data.from_items(spec["dev"]), out_dir,
-                                     "node-loss", "", {"test": True})
+                                     name, "", {"test": True})
         except Exception as e:  # reported in the result, not lost in a thread
             outcome["error"] = "".join(traceback.format_exception(e))
 
-    storage = pathlib.Path(out_dir, "_ray_train")
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
+    return thread, outcome, pathlib.Path(out_dir, "_ray_train")
+
+
+def has_checkpoint(storage: pathlib.Path) -> bool:
+    return any(storage.glob("*/checkpoint_manager_snapshot.json"))
+
+
+def train(cluster, workers, spec_file: str, out_dir: str) -> dict:
+    thread, outcome, storage = start_training(spec_file, out_dir, "node-loss")
+    wait_for(lambda: has_checkpoint(storage), thread.is_alive, "a checkpoint")
     result = remove_busiest_node(cluster, workers, "RayTrainWorker")
     thread.join(timeout=400)
     return {**result, **outcome}
+
+
+def write_result(result_path: str, result: dict) -> None:
+    """Written whole, then renamed: the test reads it as soon as the name exists."""
+    partial = pathlib.Path(result_path + ".partial")
+    partial.write_text(json.dumps(result))
+    os.replace(partial, result_path)
 
 
 def serve(lines) -> None:
@@ -124,10 +141,7 @@ def serve(lines) -> None:
                 result["nodes_alive_after"] = sum(1 for n in ray.nodes() if n["Alive"])
             except Exception as e:
                 result = {"error": "".join(traceback.format_exception(e))}
-            # Written whole, then renamed: the test reads it as soon as the name exists.
-            partial = pathlib.Path(result_path + ".partial")
-            partial.write_text(json.dumps(result))
-            os.replace(partial, result_path)
+            write_result(result_path, result)
 
 
 if __name__ == "__main__":

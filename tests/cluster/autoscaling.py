@@ -6,7 +6,7 @@ autoscaler launches on demand, from none, and removes when idle.
 `autoscaling_cluster(workdir)` starts it and yields an AutoscalingCluster; its processes all
 end on the way out (never `ray stop`, which would end every Ray on the machine).
 
-    RAY_FAKE_CLUSTER=1 AUTOSCALER_UPDATE_INTERVAL_S=1 PYTHONPATH=tests/cluster:. python tests/cluster/autoscaling.py WORKDIR
+    RAY_FAKE_CLUSTER=1 AUTOSCALER_UPDATE_INTERVAL_S=1 PYTHONPATH=tests/cluster:tests:. python tests/cluster/autoscaling.py WORKDIR
 
 starts one and reads scenarios from stdin, one a line, each writing what happened to RESULT.json:
 
@@ -23,7 +23,6 @@ GPU nodes (back_to_zero_s in the result). The
 """
 import contextlib
 import dataclasses
-import json
 import os
 import pathlib
 import signal
@@ -35,6 +34,7 @@ import time
 import traceback
 
 import yaml
+from node_loss import has_checkpoint, start_training, wait_for, write_result
 
 GPU_NODE_TYPE = "gpu_spot"
 # Every top-level key of a cluster config: the v1 autoscaler reads the file as it is.
@@ -158,14 +158,6 @@ class NodeWatch:
         return self.most
 
 
-def wait_for(condition, alive, what: str, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if not alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the stage ended or stalled before {what}")
-        time.sleep(0.05)
-
-
 def back_to_zero(cluster: AutoscalingCluster, timeout_s: float = 120) -> float | None:
     """Seconds until no GPU node is left; None if some still are after `timeout_s`."""
     start = time.monotonic()
@@ -229,29 +221,10 @@ def submit(cluster: AutoscalingCluster, project: str) -> dict:
 
 
 def train(cluster: AutoscalingCluster, spec_file: str, out_dir: str) -> dict:
-    import ray.data
-
-    from trainer.objectives import SequenceClassification
-    from trainer.params import TrainParams
-    from trainer.run import fit
-
-    spec = json.loads(pathlib.Path(spec_file).read_text())
-    objective = SequenceClassification(**spec["objective"])
-    before, watch, outcome = cluster.launched(), NodeWatch(cluster), {}
-
-    def run():
-        try:
-            outcome["metrics"] = fit(objective, TrainParams(**spec["params"]), spec["model"],
-                                     ray.data.from_items(spec["train"]), ray.data.from_items(spec["dev"]), out_dir,
-                                     "autoscaled", "", {"test": True})
-        except Exception as e:  # reported in the result, not lost in a thread
-            outcome["error"] = "".join(traceback.format_exception(e))
-
-    storage = pathlib.Path(out_dir, "_ray_train")
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    before, watch = cluster.launched(), NodeWatch(cluster)
+    thread, outcome, storage = start_training(spec_file, out_dir, "autoscaled")
     try:
-        wait_for(lambda: any(storage.glob("*/checkpoint_manager_snapshot.json")), thread.is_alive, "a checkpoint")
+        wait_for(lambda: has_checkpoint(storage), thread.is_alive, "a checkpoint")
         result = take_back_a_gpu_node(cluster)
     except RuntimeError as e:
         thread.join(timeout=60)
@@ -278,10 +251,7 @@ def serve(workdir: str, lines) -> None:
                     result["back_to_zero_s"] = back_to_zero(cluster)
             except Exception as e:
                 result = {"error": "".join(traceback.format_exception(e))}
-            # Written whole, then renamed: the test reads it as soon as the name exists.
-            partial = pathlib.Path(result_path + ".partial")
-            partial.write_text(json.dumps(result))
-            os.replace(partial, result_path)
+            write_result(result_path, result)
 
 
 if __name__ == "__main__":

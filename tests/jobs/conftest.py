@@ -72,4 +72,3 @@ def tagged_reference(tmp_path_factory, tagging_project_maker):
     config = tagging_project_maker(root, documents=2 * REFERENCE_SHARDS, shard_documents=2, stores=("reference",))
     assert tag_main([config, "compute.concurrent_shards=2"]) == 0
     return root, config, make_plan(load_config(config)), REFERENCE_SHARDS
-
